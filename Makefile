@@ -1,0 +1,50 @@
+# One command per habit. `make help` lists them.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+VENV := .venv
+RUN := $(UV) run --frozen --no-sync
+export UV_COMPILE_BYTECODE := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean
+
+help: ## show this help
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m pip install --user --quiet "uv>=0.5"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --compile-bytecode
+	@touch $@
+
+setup: $(VENV)/.synced ## create the locked environment (.venv) from uv.lock
+
+params: setup ## recompose params.yaml from conf/ (run after editing conf/)
+	$(RUN) census-income params
+
+repro: setup ## run the pipeline on the bundled data (dvc repro)
+	$(RUN) dvc repro
+
+test: setup lint typecheck ## lint, type-check and run the whole test suite (slow tests included)
+	$(RUN) pytest
+
+test-fast: setup ## the tests not marked slow
+	$(RUN) pytest -m "not slow"
+
+lint: setup ## ruff lint and format check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+format: setup ## apply ruff fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+typecheck: setup ## mypy on src/
+	$(RUN) mypy src
+
+bench: setup ## benchmark: floor vs cold and no-op dvc repro (writes benchmarks/results.md)
+	$(RUN) python benchmarks/bench_pipeline.py
+
+clean: ## remove the environment and caches (not data: use dvc gc for that)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

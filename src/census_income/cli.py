@@ -1,0 +1,48 @@
+"""`census-income`: the project's commands beside `dvc` (compose params, show runs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from census_income.errors import PipelineError
+from census_income.paths import CONF_DIR, PARAMS_FILE, log_file
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `census-income` console script."""
+    parser = argparse.ArgumentParser(prog="census-income", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    params = commands.add_parser("params", help="compose conf/ into params.yaml (what `dvc exp run` does)")
+    params.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=random_forest")
+    params.add_argument("-o", "--output", type=Path, default=PARAMS_FILE)
+    params.add_argument("--conf", type=Path, default=CONF_DIR)
+
+    runs = commands.add_parser("runs", help="show the last stage runs from the run log")
+    runs.add_argument("-n", "--last", type=int, default=20)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "params":
+            from census_income.compose import compose_params
+
+            compose_params(args.output, args.conf, args.overrides)
+        elif args.command == "runs":
+            from census_income.runs import format_runs, read_runs
+
+            events = read_runs(log_file())
+            if not events:
+                sys.stdout.write(f"no runs logged yet in {log_file()}\n")
+            else:
+                sys.stdout.write(format_runs(events, args.last) + "\n")
+    except PipelineError as exc:
+        sys.stderr.write(f"census-income {args.command}: {exc}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

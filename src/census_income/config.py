@@ -1,0 +1,224 @@
+"""Typed configuration: the one place where `params.yaml` becomes validated objects.
+
+`conf/` (Hydra) is the source of truth; `params.yaml` is its committed composition
+(`make params`). Each stage reads only the sections it declares in `dvc.yaml`, turns
+them into frozen pydantic models here, and never sees a raw dict below that edge.
+An unknown key or a wrong type raises `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from census_income.errors import ConfigError
+
+from census_income.paths import PARAMS_FILE
+
+
+class Strict(BaseModel):
+    """Base for every config model: frozen, and unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------- data
+class SourceFormat(Strict):
+    """How to parse a delimited source file as delivered (ingest reads this)."""
+
+    columns: list[str] = Field(min_length=2)
+    delimiter: str = ","
+    header: bool = False
+    comment: str | None = None
+    encoding: str = "utf-8"
+    missing_marker: str = "?"
+
+
+class Label(Strict):
+    """The target column and how its raw values map to the positive class."""
+
+    column: str
+    positive: str
+    strip_suffix: str = ""
+
+
+class Schema(Strict):
+    """Columns after prepare (snake_case): which are categorical, numeric, the label."""
+
+    categorical: list[str]
+    numeric: list[str]
+    label: Label
+
+    @property
+    def features(self) -> list[str]:
+        """Feature columns, categorical first."""
+        return [*self.categorical, *self.numeric]
+
+    @property
+    def target(self) -> str:
+        """The label's column name after prepare."""
+        return to_snake_case(self.label.column)
+
+
+def to_snake_case(name: str) -> str:
+    """`native-country` -> `native_country`: names that work as identifiers everywhere."""
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in name.strip().lower())
+    return "_".join(part for part in cleaned.split("_") if part)
+
+
+# --------------------------------------------------------------------- split
+class SplitConfig(Strict):
+    """How rows become train/validation/test: `official` keeps the delivered files."""
+
+    method: Literal["official", "stratified"]
+    test_size: float = Field(0.25, gt=0, lt=1)
+    validation_size: float = Field(0.2, gt=0, lt=1)
+
+
+# ------------------------------------------------------------------ features
+class FeaturesConfig(Strict):
+    """Preprocessing fitted on train only."""
+
+    categorical_encoding: Literal["onehot", "ordinal"] = "onehot"
+    min_frequency: float | int | None = None
+    scale_numeric: bool = True
+    log_transform: list[str] = []
+
+
+# --------------------------------------------------------------------- model
+class LogisticRegressionConfig(Strict):
+    name: Literal["logistic_regression"]
+    C: float = Field(1.0, gt=0)
+    max_iter: int = Field(1000, gt=0)
+    class_weight: Literal["balanced"] | None = None
+
+
+class RandomForestConfig(Strict):
+    name: Literal["random_forest"]
+    n_estimators: int = Field(300, gt=0)
+    max_depth: int | None = Field(None, gt=0)
+    min_samples_leaf: int = Field(1, gt=0)
+    max_features: float | Literal["sqrt", "log2"] = "sqrt"
+    n_jobs: int = 2
+
+
+class HistGradientBoostingConfig(Strict):
+    name: Literal["hist_gradient_boosting"]
+    learning_rate: float = Field(0.1, gt=0)
+    max_iter: int = Field(300, gt=0)
+    max_leaf_nodes: int = Field(31, gt=1)
+    min_samples_leaf: int = Field(20, gt=0)
+    l2_regularization: float = Field(0.0, ge=0)
+
+
+MODEL_NAMES = ("logistic_regression", "random_forest", "hist_gradient_boosting")
+
+ModelConfig = Annotated[
+    LogisticRegressionConfig | RandomForestConfig | HistGradientBoostingConfig,
+    Field(discriminator="name"),
+]
+
+
+
+
+# ------------------------------------------------------------------ evaluate
+class EvaluateConfig(Strict):
+    """Decision threshold, calibration bins and importance settings for evaluate."""
+
+    threshold: float = Field(0.5, gt=0, lt=1)
+    calibration_bins: int = Field(10, gt=1)
+    importance_repeats: int = Field(3, gt=0)
+    importance_max_rows: int = Field(5000, gt=0)
+
+
+C = TypeVar("C", bound=BaseModel)
+
+
+def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
+    """The composed parameters as a plain mapping."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: not found (run `make params`)") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return loaded
+
+
+def load(config_type: type[C], path: Path = PARAMS_FILE, /, **fields: str) -> C:
+    """Build a stage's config from the dotted `params.yaml` keys it declares in `dvc.yaml`.
+
+    `load(FeaturizeConfig, features="features", schema="data.schema")` validates
+    `{"features": params["features"], "schema": params["data"]["schema"]}`; an error
+    names the full dotted key, e.g. `params.yaml: features.min_frequency: ...`.
+    """
+    params = read_params(path)
+    data = {field: _select(params, dotted, path) for field, dotted in fields.items()}
+    try:
+        return config_type.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, path, fields)) from None
+
+
+def _select(params: dict[str, Any], dotted: str, path: Path) -> Any:
+    node: Any = params
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"{path}: {dotted}: missing")
+        node = node[part]
+    return node
+
+
+def _one_line(exc: ValidationError, path: Path, fields: dict[str, str]) -> str:
+    """The first error as `params.yaml: model.n_estimators: <message> (got 'abc')`."""
+    first = exc.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    if loc and loc[0] in fields:
+        loc[0] = fields[loc[0]]
+    # pydantic adds the discriminator's value (`random_forest`) to the location
+    loc = [p for i, p in enumerate(loc) if not (i and p in MODEL_NAMES)]
+    got = first.get("input")
+    shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+    more = f" [+{exc.error_count() - 1} more]" if exc.error_count() > 1 else ""
+    return f"{path}: {'.'.join(loc)}: {first['msg']}{shown}{more}"
+
+
+# ------------------------------------------------- what each stage reads
+# Field names are the stage's own; `load(..., field="dotted.key")` maps them to the
+# keys that stage declares under `params:` in dvc.yaml.
+class IngestConfig(Strict):
+    format: SourceFormat
+
+
+class PrepareConfig(Strict):
+    format: SourceFormat
+    schema_: Schema = Field(alias="schema")
+
+
+class SplitStageConfig(Strict):
+    split: SplitConfig
+    schema_: Schema = Field(alias="schema")
+    seed: int
+
+
+class FeaturizeConfig(Strict):
+    features: FeaturesConfig
+    schema_: Schema = Field(alias="schema")
+
+
+class TrainConfig(Strict):
+    model: ModelConfig
+    schema_: Schema = Field(alias="schema")
+    seed: int
+
+
+class EvaluateStageConfig(Strict):
+    evaluate: EvaluateConfig
+    schema_: Schema = Field(alias="schema")
+    slices: list[str]
+    seed: int

@@ -1,0 +1,71 @@
+"""Metrics overall and per slice, and the inputs of the evaluation plots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
+
+METRICS = ("roc_auc", "average_precision", "accuracy", "error_rate", "f1", "log_loss", "brier")
+
+
+def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+    """Ranking, thresholded and probabilistic quality of positive-class scores."""
+    y_pred = (proba >= threshold).astype(int)
+    both_classes = len(np.unique(y_true)) == 2
+    accuracy = float(skm.accuracy_score(y_true, y_pred))
+    values = {
+        "roc_auc": skm.roc_auc_score(y_true, proba) if both_classes else float("nan"),
+        "average_precision": skm.average_precision_score(y_true, proba) if both_classes else float("nan"),
+        "accuracy": accuracy,
+        "error_rate": 1.0 - accuracy,
+        "f1": skm.f1_score(y_true, y_pred, zero_division=0.0),
+        "log_loss": skm.log_loss(y_true, proba, labels=[0, 1]),
+        "brier": skm.brier_score_loss(y_true, proba, labels=[0, 1]) if both_classes else float("nan"),
+    }
+    return {name: round(float(value), 6) for name, value in values.items()}
+
+
+def slice_metrics(
+    frame: pd.DataFrame, label: str, proba: np.ndarray, slices: list[str], threshold: float
+) -> dict[str, dict[str, dict[str, float]]]:
+    """The same metrics for each value of each slice column (`sex`, `race`, ...)."""
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    y_true = frame[label].to_numpy()
+    for column in slices:
+        values = frame[column].astype("string").fillna("<missing>").to_numpy()
+        result[column] = {
+            str(value): {
+                "rows": int(mask.sum()),
+                **classification_metrics(y_true[mask], proba[mask], threshold),
+            }
+            for value in sorted(set(values))
+            if (mask := values == value).any()
+        }
+    return result
+
+
+def feature_importance(
+    model: Pipeline, frame: pd.DataFrame, features: list[str], label: str, repeats: int, max_rows: int, seed: int
+) -> pd.DataFrame:
+    """Permutation importance (drop in ROC AUC) of each prepared column, largest first."""
+    sample = frame.sample(n=min(max_rows, len(frame)), random_state=seed) if len(frame) > max_rows else frame
+    result = permutation_importance(
+        model, sample[features], sample[label], scoring="roc_auc", n_repeats=repeats, random_state=seed, n_jobs=1
+    )
+    table = pd.DataFrame({"feature": features, "importance": np.round(result.importances_mean, 6)})
+    return table.sort_values(["importance", "feature"], ascending=[False, True]).reset_index(drop=True)
+
+
+def evaluate_model(
+    model: Pipeline, splits: dict[str, pd.DataFrame], features: list[str], label: str, threshold: float
+) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    """Metrics of every split and the positive-class scores they were computed from."""
+    scores = {name: model.predict_proba(frame[features])[:, 1] for name, frame in splits.items()}
+    overall = {
+        name: classification_metrics(frame[label].to_numpy(), scores[name], threshold)
+        for name, frame in splits.items()
+    }
+    return overall, scores

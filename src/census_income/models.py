@@ -1,0 +1,58 @@
+"""The `model` config group as scikit-learn estimators, and the exported scoring pipeline."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sklearn.base import ClassifierMixin
+from sklearn.pipeline import Pipeline
+
+from census_income.config import (
+    HistGradientBoostingConfig,
+    LogisticRegressionConfig,
+    ModelConfig,
+    RandomForestConfig,
+)
+
+
+def build_estimator(cfg: ModelConfig, seed: int) -> ClassifierMixin:
+    """An unfitted classifier for the configured model family (imported only when chosen)."""
+    if isinstance(cfg, LogisticRegressionConfig):
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=cfg.C, max_iter=cfg.max_iter, class_weight=cfg.class_weight, random_state=seed)
+    if isinstance(cfg, RandomForestConfig):
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(
+            n_estimators=cfg.n_estimators,
+            max_depth=cfg.max_depth,
+            min_samples_leaf=cfg.min_samples_leaf,
+            max_features=cfg.max_features,
+            n_jobs=cfg.n_jobs,
+            random_state=seed,
+        )
+    if isinstance(cfg, HistGradientBoostingConfig):
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(
+            learning_rate=cfg.learning_rate,
+            max_iter=cfg.max_iter,
+            max_leaf_nodes=cfg.max_leaf_nodes,
+            min_samples_leaf=cfg.min_samples_leaf,
+            l2_regularization=cfg.l2_regularization,
+            early_stopping=False,
+            random_state=seed,
+        )
+    raise TypeError(f"no estimator for {type(cfg).__name__}")
+
+
+def fit_model(features: pd.DataFrame, label: str, cfg: ModelConfig, seed: int) -> ClassifierMixin:
+    """Fit the configured classifier on featurized training rows."""
+    estimator = build_estimator(cfg, seed)
+    estimator.fit(features.drop(columns=[label]), features[label].to_numpy())
+    return estimator
+
+
+def scoring_pipeline(featurizer: Pipeline, estimator: ClassifierMixin) -> Pipeline:
+    """One artifact that scores prepared rows end to end: preprocessing, then the model."""
+    return Pipeline([("featurize", featurizer), ("model", estimator)])

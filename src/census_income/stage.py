@@ -1,0 +1,146 @@
+"""The harness every stage entry point runs in: arguments, logging, timing, errors.
+
+A stage module only says which paths it takes and what it does; this module turns a
+`PipelineError` into one line on stderr and a non-zero exit, and logs start, end,
+rows and columns in and out, wall time, peak memory and the gate outcome, as human
+lines on the console and JSON lines in `logs/pipeline.jsonl`. Nothing here writes
+into a DVC output, so outputs stay deterministic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from census_income.errors import PipelineError
+from census_income.paths import log_file
+
+log = logging.getLogger("census_income")
+
+
+@dataclass
+class StageRun:
+    """What one stage run did: filled in by the stage, logged by the harness."""
+
+    stage: str
+    rows_in: int = 0
+    columns_in: int = 0
+    rows_out: int = 0
+    columns_out: int = 0
+    gate: str = "none"
+    gate_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def read(self, frame: Any) -> None:
+        """Count a frame the stage read."""
+        self.rows_in += len(frame)
+        self.columns_in = max(self.columns_in, frame.shape[1])
+
+    def wrote(self, frame: Any) -> None:
+        """Count a frame the stage is about to write."""
+        self.rows_out += len(frame)
+        self.columns_out = max(self.columns_out, frame.shape[1])
+
+
+class _JsonLines(logging.Handler):
+    """Append each record's `event` payload as one JSON line."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "event", None)
+        if event is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(event, sort_keys=True) + "\n")
+        except OSError:
+            self.handleError(record)
+
+
+def configure_logging() -> None:
+    """Human lines on stderr and JSON lines in the log file, once per process."""
+    if log.handlers:
+        return
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    log.addHandler(console)
+    log.addHandler(_JsonLines(log_file()))
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def process_age_seconds() -> float:
+    """Seconds since this process started: interpreter start-up plus imports so far."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_stage(
+    name: str,
+    body: Callable[[StageRun, argparse.Namespace], None],
+    paths: Sequence[str],
+    argv: Sequence[str] | None = None,
+) -> None:
+    """Parse `--<path>` arguments, run `body`, log the outcome, exit non-zero on errors."""
+    parser = argparse.ArgumentParser(prog=f"python -m census_income.stages.{name}")
+    for option in paths:
+        parser.add_argument(f"--{option.replace('_', '-')}", dest=option, required=True)
+    args = parser.parse_args(argv)
+    configure_logging()
+    startup = process_age_seconds()
+    run = StageRun(stage=name)
+    started = time.perf_counter()
+    status, message = "ok", ""
+    log.info("%s: start", name, extra={"event": _event(run, "start", startup=startup)})
+    try:
+        body(run, args)
+    except PipelineError as exc:
+        status, message = "failed", str(exc)
+    except KeyboardInterrupt:
+        status, message = "interrupted", "interrupted"
+    wall = time.perf_counter() - started
+    event = _event(run, status, startup=startup, work_seconds=wall - run.gate_seconds, wall_seconds=wall,
+                   peak_memory_mb=peak_memory_mb(), error=message or None)
+    if status == "ok":
+        log.info(
+            "%s: done in %.2fs (+%.2fs start-up), %d rows in, %d rows x %d columns out, gate %s, peak %.0f MB",
+            name, wall, startup, run.rows_in, run.rows_out, run.columns_out, run.gate, event["peak_memory_mb"],
+            extra={"event": event},
+        )
+        return
+    log.error("%s: %s", name, message, extra={"event": event})
+    sys.exit(1)
+
+
+def _event(run: StageRun, status: str, **values: Any) -> dict[str, Any]:
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "pid": os.getpid(),
+        "status": status,
+        **{k: v for k, v in asdict(run).items() if k != "extra"},
+        **run.extra,
+        **{k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()},
+    }
