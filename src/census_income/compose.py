@@ -7,9 +7,7 @@ from pathlib import Path
 from census_income.paths import CONF_DIR, PARAMS_FILE
 
 
-def compose_params(
-    output: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR, overrides: list[str] | None = None
-) -> None:
+def compose_params(output: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR, overrides: list[str] | None = None) -> None:
     """Write the composition of `conf_dir` (plus Hydra overrides) to `output`."""
     from dvc.utils.hydra import compose_and_dump
 

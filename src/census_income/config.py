@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from census_income.errors import ConfigError
-
 from census_income.paths import PARAMS_FILE
 
 
@@ -120,8 +119,6 @@ ModelConfig = Annotated[
     LogisticRegressionConfig | RandomForestConfig | HistGradientBoostingConfig,
     Field(discriminator="name"),
 ]
-
-
 
 
 # ------------------------------------------------------------------ evaluate

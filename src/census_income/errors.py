@@ -15,4 +15,3 @@ class SourceError(PipelineError):
 
 class GateError(PipelineError):
     """A data contract failed; the message is the short report."""
-

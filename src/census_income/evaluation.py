@@ -48,7 +48,7 @@ def slice_metrics(
 
 
 def feature_importance(
-    model: Pipeline, frame: pd.DataFrame, features: list[str], label: str, repeats: int, max_rows: int, seed: int
+    model: Pipeline, *, frame: pd.DataFrame, features: list[str], label: str, repeats: int, max_rows: int, seed: int
 ) -> pd.DataFrame:
     """Permutation importance (drop in ROC AUC) of each prepared column, largest first."""
     sample = frame.sample(n=min(max_rows, len(frame)), random_state=seed) if len(frame) > max_rows else frame
@@ -65,7 +65,6 @@ def evaluate_model(
     """Metrics of every split and the positive-class scores they were computed from."""
     scores = {name: model.predict_proba(frame[features])[:, 1] for name, frame in splits.items()}
     overall = {
-        name: classification_metrics(frame[label].to_numpy(), scores[name], threshold)
-        for name, frame in splits.items()
+        name: classification_metrics(frame[label].to_numpy(), scores[name], threshold) for name, frame in splits.items()
     }
     return overall, scores

@@ -49,7 +49,11 @@ def build_featurizer(cfg: FeaturesConfig, schema: Schema) -> Pipeline:
     columns = ColumnTransformer(
         [
             ("categorical", encoder, schema.categorical),
-            ("log", make_pipeline(FunctionTransformer(np.log1p, feature_names_out="one-to-one"), *numeric_steps()), logged),
+            (
+                "log",
+                make_pipeline(FunctionTransformer(np.log1p, feature_names_out="one-to-one"), *numeric_steps()),
+                logged,
+            ),
             ("numeric", make_pipeline(*numeric_steps()), [c for c in schema.numeric if c not in logged]),
         ],
         verbose_feature_names_out=False,
@@ -67,6 +71,6 @@ def fit_featurizer(train: pd.DataFrame, cfg: FeaturesConfig, schema: Schema) -> 
 def featurize(featurizer: Pipeline, frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """Model features plus the label, float32, named by the transformer."""
     label = schema.target
-    features = featurizer.transform(frame[schema.features]).astype("float32")
+    features: pd.DataFrame = featurizer.transform(frame[schema.features]).astype("float32")
     features[label] = frame[label].to_numpy()
     return features.reset_index(drop=True)

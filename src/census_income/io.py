@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -40,7 +39,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
             raise PipelineError(f"{target}: nothing was written")
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
-        os.replace(staged, target)
+        staged.replace(target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -62,7 +61,7 @@ def read_source(uri: str) -> bytes:
 def md5_file(path: Path | str) -> str:
     """The md5 of a file, as DVC records it in dvc.lock."""
     digest = hashlib.md5()
-    with open(path, "rb") as handle:
+    with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

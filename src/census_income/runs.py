@@ -6,8 +6,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("time", "stage", "status", "wall_seconds", "startup", "gate_seconds", "rows_in", "rows_out",
-           "peak_memory_mb", "gate", "error")
+COLUMNS = (
+    "time",
+    "stage",
+    "status",
+    "wall_seconds",
+    "startup",
+    "gate_seconds",
+    "rows_in",
+    "rows_out",
+    "peak_memory_mb",
+    "gate",
+    "error",
+)
 
 
 def read_runs(path: Path) -> list[dict[str, Any]]:

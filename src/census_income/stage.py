@@ -122,12 +122,26 @@ def run_stage(
     except KeyboardInterrupt:
         status, message = "interrupted", "interrupted"
     wall = time.perf_counter() - started
-    event = _event(run, status, startup=startup, work_seconds=wall - run.gate_seconds, wall_seconds=wall,
-                   peak_memory_mb=peak_memory_mb(), error=message or None)
+    event = _event(
+        run,
+        status,
+        startup=startup,
+        work_seconds=wall - run.gate_seconds,
+        wall_seconds=wall,
+        peak_memory_mb=peak_memory_mb(),
+        error=message or None,
+    )
     if status == "ok":
         log.info(
             "%s: done in %.2fs (+%.2fs start-up), %d rows in, %d rows x %d columns out, gate %s, peak %.0f MB",
-            name, wall, startup, run.rows_in, run.rows_out, run.columns_out, run.gate, event["peak_memory_mb"],
+            name,
+            wall,
+            startup,
+            run.rows_in,
+            run.rows_out,
+            run.columns_out,
+            run.gate,
+            event["peak_memory_mb"],
             extra={"event": event},
         )
         return

@@ -24,7 +24,7 @@ def parse_source(content: bytes, fmt: SourceFormat, where: str) -> pd.DataFrame:
         text = content.decode(fmt.encoding)
     except UnicodeDecodeError as exc:
         raise SourceError(
-            f"source {where}: not {fmt.encoding} text at byte {exc.start}: {content[exc.start:exc.start + 8]!r}"
+            f"source {where}: not {fmt.encoding} text at byte {exc.start}: {content[exc.start : exc.start + 8]!r}"
         ) from None
     if not text.strip():
         raise SourceError(f"source {where}: empty file")
@@ -46,8 +46,7 @@ def parse_source(content: bytes, fmt: SourceFormat, where: str) -> pd.DataFrame:
     if not fmt.header:
         # positional columns: surplus ones get a name the raw contract will reject
         frame.columns = [
-            fmt.columns[i] if i < len(fmt.columns) else f"unexpected_{i + 1}"
-            for i in range(frame.shape[1])
+            fmt.columns[i] if i < len(fmt.columns) else f"unexpected_{i + 1}" for i in range(frame.shape[1])
         ]
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame

@@ -26,9 +26,7 @@ def split(table: pd.DataFrame, cfg: SplitConfig, label: str, seed: int) -> dict[
         test = table[table[PART] == "test"]
     else:
         train, test = train_test_split(table, test_size=cfg.test_size, stratify=table[label], random_state=seed)
-    train, validation = train_test_split(
-        train, test_size=cfg.validation_size, stratify=train[label], random_state=seed
-    )
+    train, validation = train_test_split(train, test_size=cfg.validation_size, stratify=train[label], random_state=seed)
     return {
         name: part.sort_values("row_id").reset_index(drop=True)
         for name, part in zip(SPLITS, (train, validation, test), strict=True)

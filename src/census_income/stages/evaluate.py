@@ -27,12 +27,17 @@ def evaluate_stage(run: StageRun, args: argparse.Namespace) -> None:
         name: slice_metrics(splits[name], schema.target, scores[name], cfg.slices, threshold) for name in PLOTTED_SPLITS
     }
     importance = feature_importance(
-        model, splits["validation"], schema.features, schema.target,
-        cfg.evaluate.importance_repeats, cfg.evaluate.importance_max_rows, cfg.seed,
+        model,
+        frame=splits["validation"],
+        features=schema.features,
+        label=schema.target,
+        repeats=cfg.evaluate.importance_repeats,
+        max_rows=cfg.evaluate.importance_max_rows,
+        seed=cfg.seed,
     )
     run.extra["test_error_rate"] = overall["test"]["error_rate"]
 
-    from dvclive import Live
+    from dvclive.live import Live
 
     with atomic_path(args.out) as out:
         with Live(str(out), dvcyaml=None, save_dvc_exp=False, report=None) as live:
@@ -51,7 +56,9 @@ def evaluate_stage(run: StageRun, args: argparse.Namespace) -> None:
                 live.log_sklearn_plot(
                     "confusion_matrix", y_true, (proba >= threshold).astype(int), name=f"confusion_matrix/{split_name}"
                 )
-            live.log_plot("feature_importance", importance, x="importance", y="feature", template="bar_horizontal_sorted")
+            live.log_plot(
+                "feature_importance", importance, x="importance", y="feature", template="bar_horizontal_sorted"
+            )
         write_json(slices, out / "slices.json")
 
 
