@@ -68,6 +68,50 @@ def to_snake_case(name: str) -> str:
     return "_".join(part for part in cleaned.split("_") if part)
 
 
+class Bounds(Strict):
+    """A closed interval; `None` leaves a side open."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+class CategoricalSpec(Strict):
+    values: list[str] = Field(min_length=1)
+    max_missing: float = Field(0.0, ge=0, le=1)
+
+
+class Contract(Strict):
+    """What the data must look like: the data set's part of its raw and prepared contracts."""
+
+    rows: Bounds
+    label_values: list[str] = Field(min_length=2)
+    categorical: dict[str, CategoricalSpec]
+    numeric: dict[str, Bounds]
+    distribution: list[str] = []
+
+
+class DataValidation(Strict):
+    max_duplicate_share: float = Field(ge=0, le=1)
+    label_rate: Bounds
+
+
+class SplitValidation(Strict):
+    label_rate_tolerance: float = Field(gt=0)
+    quantiles: list[float] = Field(min_length=1)
+    quantile_tolerance: float = Field(gt=0)
+
+
+class MetricsValidation(Strict):
+    min_roc_auc: float = Field(ge=0, le=1)
+    max_error_rate: float = Field(ge=0, le=1)
+    slice_metric: Literal["roc_auc", "average_precision", "accuracy", "error_rate", "f1", "log_loss", "brier"]
+    max_slice_gap: float = Field(ge=0)
+    min_slice_rows: int = Field(ge=1)
+
+
+GateMode = Literal["fail", "warn"]
+
+
 # --------------------------------------------------------------------- split
 class SplitConfig(Strict):
     """How rows become train/validation/test: `official` keeps the delivered files."""
@@ -190,28 +234,43 @@ def _one_line(exc: ValidationError, path: Path, fields: dict[str, str]) -> str:
 # keys that stage declares under `params:` in dvc.yaml.
 class IngestConfig(Strict):
     format: SourceFormat
+    schema_: Schema = Field(alias="schema")
+    contract: Contract
+    rules: DataValidation
+    mode: GateMode
 
 
 class PrepareConfig(Strict):
     format: SourceFormat
     schema_: Schema = Field(alias="schema")
+    contract: Contract
+    rules: DataValidation
+    mode: GateMode
 
 
 class SplitStageConfig(Strict):
     split: SplitConfig
     schema_: Schema = Field(alias="schema")
     seed: int
+    contract: Contract
+    rules: DataValidation
+    split_rules: SplitValidation
+    mode: GateMode
 
 
 class FeaturizeConfig(Strict):
     features: FeaturesConfig
     schema_: Schema = Field(alias="schema")
+    contract: Contract
+    split_rules: SplitValidation
+    mode: GateMode
 
 
 class TrainConfig(Strict):
     model: ModelConfig
     schema_: Schema = Field(alias="schema")
     seed: int
+    mode: GateMode
 
 
 class EvaluateStageConfig(Strict):
@@ -219,3 +278,7 @@ class EvaluateStageConfig(Strict):
     schema_: Schema = Field(alias="schema")
     slices: list[str]
     seed: int
+    contract: Contract
+    split_rules: SplitValidation
+    rules: MetricsValidation
+    mode: GateMode

@@ -21,4 +21,4 @@ def log_file() -> Path:
 
 def gate_results_dir() -> Path:
     """Full Great Expectations results of the latest gate runs (git-ignored, not DVC outputs)."""
-    return Path(os.environ.get("CENSUS_INCOME_GATE_DIR", "reports/gates"))
+    return Path(os.environ.get("CENSUS_INCOME_GATE_DIR", "logs/gates"))

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
 from census_income.config import EvaluateStageConfig, load
+from census_income.contracts.gate import Gate
+from census_income.contracts.suites import (
+    metrics_suite,
+    predictions_suite,
+    slice_gap_suite,
+    slice_gaps,
+    split_suite,
+)
 from census_income.data.split import SPLITS
 from census_income.evaluation import evaluate_model, feature_importance, slice_metrics
 from census_income.io import atomic_path, load_model, read_parquet, write_json
@@ -16,16 +26,32 @@ PLOTTED_SPLITS = ("validation", "test")
 
 
 def evaluate_stage(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = load(EvaluateStageConfig, evaluate="evaluate", schema="data.schema", slices="data.slices", seed="seed")
+    cfg = load(
+        EvaluateStageConfig,
+        evaluate="evaluate",
+        schema="data.schema",
+        slices="data.slices",
+        seed="seed",
+        contract="data.contract",
+        split_rules="validation.split",
+        rules="validation.metrics",
+        mode="validation.mode",
+    )
     schema, threshold = cfg.schema_, cfg.evaluate.threshold
+    gate = Gate("evaluate", run, cfg.mode)
     splits = {name: read_parquet(Path(args.split) / f"{name}.parquet") for name in SPLITS}
-    for frame in splits.values():
+    for name, frame in splits.items():
         run.read(frame)
+        gate.check(f"split-{name}", frame, split_suite, splits["train"], schema, cfg.contract, cfg.split_rules)
     model = load_model(args.model, recorded_md5(args.model))
     overall, scores = evaluate_model(model, splits, schema.features, schema.target, threshold)
+    for name, split_scores in scores.items():
+        gate.check(f"predictions-{name}", pd.DataFrame({"score": split_scores}), predictions_suite, len(splits[name]))
     slices = {
         name: slice_metrics(splits[name], schema.target, scores[name], cfg.slices, threshold) for name in PLOTTED_SPLITS
     }
+    gate.check("metrics-test", pd.DataFrame([overall["test"]]), metrics_suite, cfg.rules)
+    gate.check("slices-test", slice_gaps(slices["test"], overall["test"], cfg.rules), slice_gap_suite, cfg.rules)
     importance = feature_importance(
         model,
         frame=splits["validation"],
@@ -41,8 +67,8 @@ def evaluate_stage(run: StageRun, args: argparse.Namespace) -> None:
 
     with atomic_path(args.out) as out:
         with Live(str(out), dvcyaml=None, save_dvc_exp=False, report=None) as live:
-            for split_name, values in overall.items():
-                for metric, value in values.items():
+            for split_name, split_metrics in overall.items():
+                for metric, value in split_metrics.items():
                     live.log_metric(f"{split_name}/{metric}", value, plot=False)
             for split_name in PLOTTED_SPLITS:
                 y_true, proba = splits[split_name][schema.target].to_numpy(), scores[split_name]
@@ -60,7 +86,8 @@ def evaluate_stage(run: StageRun, args: argparse.Namespace) -> None:
                 "feature_importance", importance, x="importance", y="feature", template="bar_horizontal_sorted"
             )
         write_json(slices, out / "slices.json")
+    gate.write_summary(args.gates)
 
 
 if __name__ == "__main__":
-    run_stage("evaluate", evaluate_stage, ["split", "model", "out"])
+    run_stage("evaluate", evaluate_stage, ["split", "model", "out", "gates"])

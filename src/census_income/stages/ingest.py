@@ -1,22 +1,43 @@
-"""ingest: read one configured source, parse it as delivered, write it as raw Parquet."""
+"""ingest: read one configured source, parse it as delivered, gate it, write raw Parquet.
+
+The raw contract runs on the text as delivered and the prepared contract on its typed
+form, both before anything is written: a corrupt source stops the pipeline here.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from census_income.config import IngestConfig, load
+from census_income.contracts.gate import Gate
+from census_income.contracts.suites import prepared_suite, raw_suite
 from census_income.data.ingest import parse_source
+from census_income.data.prepare import prepare
 from census_income.io import read_source, write_parquet
 from census_income.stage import StageRun, run_stage
 
 
 def ingest(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = load(IngestConfig, format="data.format")
+    cfg = load(
+        IngestConfig,
+        format="data.format",
+        schema="data.schema",
+        contract="data.contract",
+        rules="validation.data",
+        mode="validation.mode",
+    )
+    part = Path(args.out).stem
     raw = parse_source(read_source(args.source), cfg.format, where=args.source)
     run.read(raw)
+    gate = Gate(f"ingest-{part}", run, cfg.mode)
+    gate.check("raw", raw, raw_suite, cfg.format, cfg.schema_, cfg.contract, cfg.rules)
+    typed = prepare({part: raw}, cfg.format, cfg.schema_)
+    gate.check("prepared", typed, prepared_suite, cfg.schema_, cfg.contract, cfg.rules)
     run.wrote(raw)
     write_parquet(raw, args.out)
+    gate.write_summary(args.gates)
 
 
 if __name__ == "__main__":
-    run_stage("ingest", ingest, ["source", "out"])
+    run_stage("ingest", ingest, ["source", "out", "gates"])

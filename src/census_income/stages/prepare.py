@@ -6,20 +6,33 @@ import argparse
 from pathlib import Path
 
 from census_income.config import PrepareConfig, load
+from census_income.contracts.gate import Gate
+from census_income.contracts.suites import prepared_suite, raw_suite
 from census_income.data.prepare import prepare
 from census_income.io import read_parquet, write_parquet
 from census_income.stage import StageRun, run_stage
 
 
 def prepare_stage(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = load(PrepareConfig, format="data.format", schema="data.schema")
+    cfg = load(
+        PrepareConfig,
+        format="data.format",
+        schema="data.schema",
+        contract="data.contract",
+        rules="validation.data",
+        mode="validation.mode",
+    )
+    gate = Gate("prepare", run, cfg.mode)
     raw = {path.stem: read_parquet(path) for path in sorted(Path(args.raw).glob("*.parquet"))}
-    for frame in raw.values():
+    for part, frame in raw.items():
         run.read(frame)
+        gate.check(f"raw-{part}", frame, raw_suite, cfg.format, cfg.schema_, cfg.contract, cfg.rules)
     table = prepare(raw, cfg.format, cfg.schema_)
+    gate.check("prepared", table, prepared_suite, cfg.schema_, cfg.contract, cfg.rules)
     run.wrote(table)
     write_parquet(table, args.out)
+    gate.write_summary(args.gates)
 
 
 if __name__ == "__main__":
-    run_stage("prepare", prepare_stage, ["raw", "out"])
+    run_stage("prepare", prepare_stage, ["raw", "out", "gates"])

@@ -5,22 +5,38 @@ from __future__ import annotations
 import argparse
 
 from census_income.config import SplitStageConfig, load
+from census_income.contracts.gate import Gate
+from census_income.contracts.suites import prepared_suite, split_suite
 from census_income.data.split import split
 from census_income.io import atomic_path, read_parquet, write_parquet
 from census_income.stage import StageRun, run_stage
 
 
 def split_stage(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = load(SplitStageConfig, split="split", schema="data.schema", seed="seed")
+    cfg = load(
+        SplitStageConfig,
+        split="split",
+        schema="data.schema",
+        seed="seed",
+        contract="data.contract",
+        rules="validation.data",
+        split_rules="validation.split",
+        mode="validation.mode",
+    )
+    gate = Gate("split", run, cfg.mode)
     table = read_parquet(args.prepared)
     run.read(table)
+    gate.check("prepared", table, prepared_suite, cfg.schema_, cfg.contract, cfg.rules)
     parts = split(table, cfg.split, cfg.schema_.target, cfg.seed)
+    for name, part in parts.items():
+        gate.check(f"split-{name}", part, split_suite, parts["train"], cfg.schema_, cfg.contract, cfg.split_rules)
     with atomic_path(args.out) as out:
         out.mkdir()
         for name, part in parts.items():
             run.wrote(part)
             write_parquet(part, out / f"{name}.parquet")
+    gate.write_summary(args.gates)
 
 
 if __name__ == "__main__":
-    run_stage("split", split_stage, ["prepared", "out"])
+    run_stage("split", split_stage, ["prepared", "out", "gates"])

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
 from census_income.config import TrainConfig, load
+from census_income.contracts.gate import Gate
+from census_income.contracts.suites import features_suite, predictions_suite
 from census_income.io import dump_model, load_model, read_parquet
 from census_income.lineage import recorded_md5
 from census_income.models import fit_model, scoring_pipeline
@@ -13,14 +17,21 @@ from census_income.stage import StageRun, run_stage
 
 
 def train_stage(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = load(TrainConfig, model="model", schema="data.schema", seed="seed")
+    cfg = load(TrainConfig, model="model", schema="data.schema", seed="seed", mode="validation.mode")
+    gate = Gate("train", run, cfg.mode)
+    label = cfg.schema_.target
     train = read_parquet(Path(args.features) / "train.parquet")
     run.read(train)
     featurizer = load_model(args.featurizer, recorded_md5(args.featurizer))
-    estimator = fit_model(train, cfg.schema_.target, cfg.model, cfg.seed)
+    columns = [*featurizer.get_feature_names_out(), label]
+    gate.check("features-train", train, features_suite, columns, len(train), cfg.schema_)
+    estimator = fit_model(train, label, cfg.model, cfg.seed)
+    scores = pd.DataFrame({"score": estimator.predict_proba(train.drop(columns=[label]))[:, 1]})
+    gate.check("predictions-train", scores, predictions_suite, len(train))
     run.extra["model"] = cfg.model.name
     dump_model(scoring_pipeline(featurizer, estimator), args.out)
+    gate.write_summary(args.gates)
 
 
 if __name__ == "__main__":
-    run_stage("train", train_stage, ["features", "featurizer", "out"])
+    run_stage("train", train_stage, ["features", "featurizer", "out", "gates"])

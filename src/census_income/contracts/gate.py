@@ -1,0 +1,150 @@
+"""Run a suite on a frame and stop the stage when it fails.
+
+One ephemeral Great Expectations context per process. Every check keeps its full
+result as JSON under `paths.gate_results_dir()` (git-ignored, outside DVC outputs);
+a stage's compact summary (expectations evaluated and passed per suite) becomes a
+DVC-tracked metrics file, so `dvc metrics show` lists the gates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from census_income.config import GateMode
+from census_income.errors import GateError
+from census_income.io import atomic_path, write_json
+from census_income.paths import gate_results_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from great_expectations.expectations.expectation import Expectation
+
+    from census_income.stage import StageRun
+
+log = logging.getLogger("census_income")
+SHOWN_VALUES = 5
+
+
+@dataclass
+class Gate:
+    """The gates of one stage run: `check` each boundary, then `write_summary`."""
+
+    stage: str
+    run: StageRun
+    mode: GateMode
+    summary: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _context: Any = None
+
+    def check(self, suite: str, frame: pd.DataFrame, build: Callable[..., list[Expectation]], *config: Any) -> None:
+        """Validate `frame` against `build(*config)`; raise `GateError` (mode `fail`) on failure.
+
+        Building the suite is timed as gate work: it is where Great Expectations is imported.
+        """
+        started = time.perf_counter()
+        result = self._validate(suite, frame, build(*config))
+        payload = result.to_json_dict()
+        self._keep(suite, payload)
+        stats = payload["statistics"]
+        passed = bool(result.success)
+        self.summary[suite] = {
+            "evaluated": int(stats["evaluated_expectations"]),
+            "passed": int(stats["successful_expectations"]),
+            "success": passed,
+        }
+        self.run.gate_seconds += time.perf_counter() - started
+        outcome = "passed" if passed else "FAILED"
+        self.run.gate = ", ".join(f"{name} {s['passed']}/{s['evaluated']}" for name, s in self.summary.items())
+        log.info(
+            "%s: gate %s %s (%d/%d expectations)",
+            self.stage,
+            suite,
+            outcome,
+            stats["successful_expectations"],
+            stats["evaluated_expectations"],
+        )
+        if passed:
+            return
+        report = failure_report(self.stage, suite, payload["results"], self.results_path(suite))
+        if self.mode == "warn":
+            log.warning("%s", report)
+            return
+        raise GateError(report)
+
+    def write_summary(self, path: str | Path) -> None:
+        """The stage's gate summary as a metrics file (a DVC output)."""
+        write_json(self.summary, path)
+
+    def results_path(self, suite: str) -> Path:
+        """Where the full result of `suite` in this stage is kept."""
+        return gate_results_dir() / self.stage / f"{suite}.json"
+
+    def _validate(self, suite: str, frame: pd.DataFrame, expectations: list[Expectation]) -> Any:
+        import great_expectations as gx
+
+        if self._context is None:
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            self._context = gx.get_context(mode="ephemeral")
+            self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context = self._context
+        batch = (
+            context.data_sources.add_or_update_pandas(f"{self.stage}")
+            .add_dataframe_asset(suite)
+            .add_batch_definition_whole_dataframe(suite)
+        )
+        gx_suite = context.suites.add_or_update(
+            gx.ExpectationSuite(name=f"{self.stage}.{suite}", expectations=expectations)
+        )
+        definition = gx.ValidationDefinition(name=f"{self.stage}.{suite}", data=batch, suite=gx_suite)
+        return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+
+    def _keep(self, suite: str, payload: dict[str, Any]) -> None:
+        with atomic_path(self.results_path(suite)) as tmp:
+            tmp.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+
+
+def failure_report(stage: str, suite: str, results: list[dict[str, Any]], saved: Path) -> str:
+    """Short human report: the first line says what failed and where, then one line per
+    failed expectation (column, observed value, what was expected, a few offending values)."""
+    failed = [r for r in results if not r.get("success")]
+    lines = [
+        f"gate {stage}/{suite} failed: {len(failed)} of {len(results)} expectations "
+        f"({', '.join(_short(r) for r in failed[:3])}{', ...' if len(failed) > 3 else ''})"
+    ]
+    for item in failed:
+        config = item["expectation_config"]
+        kwargs = {k: v for k, v in config["kwargs"].items() if k not in {"batch_id", "column"}}
+        result = item.get("result") or {}
+        observed = result.get("observed_value")
+        detail = [f"  - {config['type']}"]
+        if "column" in config["kwargs"]:
+            detail.append(f"column={config['kwargs']['column']}")
+        if observed is not None:
+            detail.append(f"observed={_clip(observed)}")
+        if result.get("unexpected_count"):
+            detail.append(f"unexpected={result['unexpected_count']} ({result.get('unexpected_percent', 0):.2f}%)")
+            detail.append(f"e.g. {_clip(result.get('partial_unexpected_list', [])[:SHOWN_VALUES])}")
+        exception = (item.get("exception_info") or {}).get("exception_message")
+        if exception:
+            detail.append(f"error={_clip(exception)}")
+        detail.append(f"expected {_clip(kwargs)}")
+        lines.append(" ".join(detail))
+    lines.append(f"  full result: {saved}")
+    return "\n".join(lines)
+
+
+def _short(item: dict[str, Any]) -> str:
+    config = item["expectation_config"]
+    column = config["kwargs"].get("column")
+    return f"{config['type']}" + (f" on {column}" if column else "")
+
+
+def _clip(value: Any, width: int = 160) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= width else text[: width - 3] + "..."

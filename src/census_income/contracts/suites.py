@@ -1,0 +1,187 @@
+"""The expectation suites, one function per boundary, built from configuration.
+
+Nothing here is specific to one data set: column names, allowed values and ranges
+come from the data set's `contract`, thresholds from `validation`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from census_income.config import (
+    Contract,
+    DataValidation,
+    MetricsValidation,
+    Schema,
+    SourceFormat,
+    SplitValidation,
+    to_snake_case,
+)
+from census_income.data.prepare import PART, ROW_ID
+
+if TYPE_CHECKING:
+    from great_expectations.expectations.expectation import Expectation
+
+INTEGER_TEXT = r"^-?\d+$"
+
+
+def _gxe() -> Any:
+    import great_expectations.expectations as gxe
+
+    return gxe
+
+
+def raw_suite(fmt: SourceFormat, schema: Schema, contract: Contract, rules: DataValidation) -> list[Expectation]:
+    """A source as delivered (text): columns, row count, completeness, number format,
+    allowed values (the missing marker allowed up to its share), label values, duplicates."""
+    gxe = _gxe()
+    by_snake = {to_snake_case(c): c for c in fmt.columns}
+    expectations = [
+        gxe.ExpectTableColumnsToMatchSet(column_set=fmt.columns, exact_match=True),
+        gxe.ExpectTableRowCountToBeBetween(min_value=contract.rows.min, max_value=contract.rows.max),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=fmt.columns, mostly=1 - rules.max_duplicate_share),
+    ]
+    expectations += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in fmt.columns]
+    for name in schema.numeric:
+        expectations.append(gxe.ExpectColumnValuesToMatchRegex(column=by_snake[name], regex=INTEGER_TEXT))
+    for name, spec in contract.categorical.items():
+        column = by_snake[name]
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[*spec.values, fmt.missing_marker])
+        )
+        expectations.append(
+            gxe.ExpectColumnValuesToNotBeInSet(
+                column=column, value_set=[fmt.missing_marker], mostly=1 - spec.max_missing
+            )
+        )
+    expectations.append(gxe.ExpectColumnValuesToBeInSet(column=schema.label.column, value_set=contract.label_values))
+    return expectations
+
+
+def prepared_suite(schema: Schema, contract: Contract, rules: DataValidation) -> list[Expectation]:
+    """The typed table: columns and dtypes, ranges, allowed values, missing shares,
+    label rate, unique row ids, duplicates."""
+    gxe = _gxe()
+    label = schema.target
+    expectations = [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=[ROW_ID, PART, *schema.features, label]),
+        gxe.ExpectTableRowCountToBeBetween(min_value=contract.rows.min, max_value=None),
+        gxe.ExpectColumnValuesToBeUnique(column=ROW_ID),
+        gxe.ExpectColumnTypeToBe(column=ROW_ID, type_="int64"),
+        gxe.ExpectColumnTypeToBe(column=label, type_="int8"),
+        gxe.ExpectColumnValuesToBeInSet(column=label, value_set=[0, 1]),
+        gxe.ExpectColumnMeanToBeBetween(column=label, min_value=rules.label_rate.min, max_value=rules.label_rate.max),
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=[*schema.features, label], mostly=1 - rules.max_duplicate_share
+        ),
+    ]
+    for name in schema.categorical:
+        expectations.append(gxe.ExpectColumnTypeToBe(column=name, type_="category"))
+        spec = contract.categorical.get(name)
+        if spec is not None:
+            expectations.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=spec.values))
+        expectations.append(
+            gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=1 - (spec.max_missing if spec else 0))
+        )
+    for name in schema.numeric:
+        expectations.append(gxe.ExpectColumnTypeToBe(column=name, type_="Int64"))
+        expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
+        bounds = contract.numeric.get(name)
+        if bounds is not None:
+            expectations.append(
+                gxe.ExpectColumnValuesToBeBetween(column=name, min_value=bounds.min, max_value=bounds.max)
+            )
+    return expectations
+
+
+def split_suite(
+    reference: pd.DataFrame, schema: Schema, contract: Contract, rules: SplitValidation
+) -> list[Expectation]:
+    """A split against train as the reference: same columns, label rate and the quantiles
+    of the contract's distribution columns within tolerance of train's."""
+    gxe = _gxe()
+    label = schema.target
+    rate = float(reference[label].mean())
+    expectations = [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=list(reference.columns)),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=None),
+        gxe.ExpectColumnMeanToBeBetween(
+            column=label,
+            min_value=round(rate - rules.label_rate_tolerance, 6),
+            max_value=round(rate + rules.label_rate_tolerance, 6),
+        ),
+    ]
+    for name in contract.distribution:
+        values = reference[name].dropna().astype("float64")
+        quantiles = values.quantile(rules.quantiles)
+        width = rules.quantile_tolerance * float(values.quantile(0.9) - values.quantile(0.1) or 1.0)
+        expectations.append(
+            gxe.ExpectColumnQuantileValuesToBeBetween(
+                column=name,
+                quantile_ranges={
+                    "quantiles": list(rules.quantiles),
+                    "value_ranges": [[round(q - width, 6), round(q + width, 6)] for q in quantiles],
+                },
+                allow_relative_error=False,
+            )
+        )
+    return expectations
+
+
+def features_suite(columns: list[str], rows: int, schema: Schema) -> list[Expectation]:
+    """Model features: the columns fitted on train, one row per input row, imputed numeric
+    columns without missing values, a binary label. (Encoded categorical columns cannot
+    be missing by construction; checking each of them would multiply the gate's cost.)"""
+    gxe = _gxe()
+    label = schema.target
+    expectations = [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=columns),
+        gxe.ExpectTableRowCountToBeBetween(min_value=rows, max_value=rows),
+        gxe.ExpectColumnValuesToBeInSet(column=label, value_set=[0, 1]),
+    ]
+    expectations += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in schema.numeric if c in columns]
+    return expectations
+
+
+def predictions_suite(rows: int) -> list[Expectation]:
+    """Scores: one per input row, probabilities in [0, 1], none missing."""
+    gxe = _gxe()
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=rows, max_value=rows),
+        gxe.ExpectColumnValuesToNotBeNull(column="score"),
+        gxe.ExpectColumnValuesToBeBetween(column="score", min_value=0.0, max_value=1.0),
+    ]
+
+
+def metrics_suite(rules: MetricsValidation) -> list[Expectation]:
+    """The model-quality gate on the test split's metrics (one row)."""
+    gxe = _gxe()
+    return [
+        gxe.ExpectColumnValuesToBeBetween(column="roc_auc", min_value=rules.min_roc_auc, max_value=1.0),
+        gxe.ExpectColumnValuesToBeBetween(column="error_rate", min_value=0.0, max_value=rules.max_error_rate),
+    ]
+
+
+def slice_gap_suite(rules: MetricsValidation) -> list[Expectation]:
+    """No large-enough slice's metric is further than `max_slice_gap` from the overall one."""
+    gxe = _gxe()
+    return [gxe.ExpectColumnValuesToBeBetween(column="gap", min_value=0.0, max_value=rules.max_slice_gap)]
+
+
+def slice_gaps(
+    slices: dict[str, dict[str, dict[str, float]]], overall: dict[str, float], rules: MetricsValidation
+) -> pd.DataFrame:
+    """One row per slice with at least `min_slice_rows` rows: `slice`, `rows`, `gap`."""
+    rows = [
+        {
+            "slice": f"{column}={value}",
+            "rows": int(values["rows"]),
+            "gap": round(abs(values[rules.slice_metric] - overall[rules.slice_metric]), 6),
+        }
+        for column, by_value in slices.items()
+        for value, values in by_value.items()
+        if values["rows"] >= rules.min_slice_rows
+    ]
+    return pd.DataFrame(rows, columns=["slice", "rows", "gap"])
