@@ -1,6 +1,7 @@
 # One command per habit. `make help` lists them.
 SHELL := /bin/bash
-UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# uv from PATH, else the one pip installs as a module (`python3 -m uv`) on first use
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 VENV := .venv
 RUN := $(UV) run --frozen --no-sync
 export UV_COMPILE_BYTECODE := 1
@@ -11,10 +12,9 @@ export UV_COMPILE_BYTECODE := 1
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 
-$(UV):
-	python3 -m pip install --user --quiet "uv>=0.5"
-
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --user "uv>=0.5,<0.14" \
+		|| python3 -m pip install --quiet "uv>=0.5,<0.14"
 	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
