@@ -58,7 +58,9 @@ def build_featurizer(cfg: FeaturesConfig, schema: Schema) -> Pipeline:
         ],
         verbose_feature_names_out=False,
     )
-    pipeline = make_pipeline(FunctionTransformer(to_model_input, feature_names_out="one-to-one"), columns)
+    # no feature_names_out: the converter keeps whatever columns it gets, so the artifact
+    # scores whole prepared rows (row ids, label and all); the ColumnTransformer picks features
+    pipeline = make_pipeline(FunctionTransformer(to_model_input), columns)
     pipeline.set_output(transform="pandas")
     return pipeline
 

@@ -23,7 +23,7 @@ def train_stage(run: StageRun, args: argparse.Namespace) -> None:
     train = read_parquet(Path(args.features) / "train.parquet")
     run.read(train)
     featurizer = load_model(args.featurizer, recorded_md5(args.featurizer))
-    columns = [*featurizer.get_feature_names_out(), label]
+    columns = [*featurizer[-1].get_feature_names_out(), label]
     gate.check("features-train", train, features_suite, columns, len(train), cfg.schema_)
     estimator = fit_model(train, label, cfg.model, cfg.seed)
     scores = pd.DataFrame({"score": estimator.predict_proba(train.drop(columns=[label]))[:, 1]})
