@@ -90,10 +90,26 @@ def fresh_project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One copy on which `dvc repro` ran once per session; copy it, never change it."""
-    project = make_project_copy(tmp_path_factory.mktemp("template") / "project")
-    run(["dvc", "repro", "--quiet"], project)
+def reproduced_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One copy on which `dvc repro` ran once per test run; copy it, never change it.
+
+    Under pytest-xdist the workers share it: the first builds it under a file lock in the
+    run's common temporary folder, the others wait and reuse it.
+    """
+    if worker_id == "master":
+        project = make_project_copy(tmp_path_factory.mktemp("template") / "project")
+        run(["dvc", "repro", "--quiet"], project)
+        return project
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / "reproduced-template"
+    with FileLock(str(shared) + ".lock"):
+        project = shared / "project"
+        if not (shared / "done").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            make_project_copy(project)
+            run(["dvc", "repro", "--quiet"], project)
+            (shared / "done").touch()
     return project
 
 

@@ -112,6 +112,19 @@ class MetricsValidation(Strict):
 GateMode = Literal["fail", "warn"]
 
 
+class SynthesisConfig(Strict):
+    """How `generate` resamples a real source into a larger synthetic one."""
+
+    chunk_rows: int = Field(500_000, gt=0)
+    jitter_absolute: dict[str, int] = {}
+    jitter_relative: dict[str, float] = {}
+
+
+class GeneratePart(Strict):
+    reference: str
+    share: float = Field(gt=0, le=1)
+
+
 # --------------------------------------------------------------------- split
 class SplitConfig(Strict):
     """How rows become train/validation/test: `official` keeps the delivered files."""
@@ -238,6 +251,18 @@ class IngestConfig(Strict):
     contract: Contract
     rules: DataValidation
     mode: GateMode
+
+
+class GenerateConfig(Strict):
+    format: SourceFormat
+    schema_: Schema = Field(alias="schema")
+    contract: Contract
+    rules: DataValidation
+    mode: GateMode
+    generate: dict[str, GeneratePart]
+    synthesis: SynthesisConfig
+    rows: int = Field(gt=0)
+    seed: int
 
 
 class PrepareConfig(Strict):

@@ -124,3 +124,43 @@ def load_model(path: Path | str, expected_md5: str | None) -> Any:
             "refusing to load (run `dvc checkout` to restore it)"
         )
     return joblib.load(path)
+
+
+class ParquetChunks:
+    """Write frames of one schema into a Parquet file chunk by chunk, atomically.
+
+    Memory holds one chunk at a time; a progress bar on stderr counts rows. The file
+    appears under its name only when every chunk was written (`with` block ends cleanly).
+    """
+
+    def __init__(self, path: Path | str, total_rows: int, description: str) -> None:
+        self.path, self.total_rows, self.description = Path(path), total_rows, description
+        self._atomic = atomic_path(self.path)
+        self._writer: Any = None
+        self._progress: Any = None
+
+    def __enter__(self) -> ParquetChunks:
+        from tqdm import tqdm
+
+        self._tmp = self._atomic.__enter__()
+        self._progress = tqdm(
+            total=self.total_rows, desc=self.description, unit="rows", unit_scale=True, disable=None, mininterval=1.0
+        )
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append one chunk (same columns and dtypes as the first)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._tmp, table.schema, compression="zstd")
+        self._writer.write_table(table)
+        self._progress.update(len(frame))
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._progress.close()
+        self._atomic.__exit__(*exc_info)

@@ -33,9 +33,26 @@ def _gxe() -> Any:
     return gxe
 
 
-def raw_suite(fmt: SourceFormat, schema: Schema, contract: Contract, rules: DataValidation) -> list[Expectation]:
-    """A source as delivered (text): columns, row count, completeness, number format,
-    allowed values (the missing marker allowed up to its share), label values, duplicates."""
+def stored_as_integers(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> frozenset[str]:
+    """Raw numeric columns a typed source (Parquet) already stores as integers."""
+    by_snake = {to_snake_case(c): c for c in fmt.columns}
+    return frozenset(
+        by_snake[name]
+        for name in schema.numeric
+        if by_snake.get(name) in raw and pd.api.types.is_integer_dtype(raw[by_snake[name]].dtype)
+    )
+
+
+def raw_suite(
+    fmt: SourceFormat,
+    schema: Schema,
+    contract: Contract,
+    rules: DataValidation,
+    integer_columns: frozenset[str] = frozenset(),
+) -> list[Expectation]:
+    """A source as delivered: columns, row count, completeness, number format (integer
+    text, or an integer type where the source stores types), allowed values (the missing
+    marker allowed up to its share), label values, duplicates."""
     gxe = _gxe()
     by_snake = {to_snake_case(c): c for c in fmt.columns}
     expectations = [
@@ -45,7 +62,11 @@ def raw_suite(fmt: SourceFormat, schema: Schema, contract: Contract, rules: Data
     ]
     expectations += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in fmt.columns]
     for name in schema.numeric:
-        expectations.append(gxe.ExpectColumnValuesToMatchRegex(column=by_snake[name], regex=INTEGER_TEXT))
+        column = by_snake[name]
+        if column in integer_columns:
+            expectations.append(gxe.ExpectColumnTypeToBe(column=column, type_="int64"))
+        else:
+            expectations.append(gxe.ExpectColumnValuesToMatchRegex(column=column, regex=INTEGER_TEXT))
     for name, spec in contract.categorical.items():
         column = by_snake[name]
         expectations.append(

@@ -15,11 +15,14 @@ from census_income.errors import SourceError
 
 
 def parse_source(content: bytes, fmt: SourceFormat, where: str) -> pd.DataFrame:
-    """The rows of one source file as strings, one column per configured name.
+    """The rows of one source file, one column per configured name.
 
-    Numbers stay text here so that a garbled value reaches the raw contract (which
-    names the column) instead of failing inside the parser.
+    Delimited text (the format `data.format` describes) is read as strings: numbers stay
+    text so that a garbled value reaches the raw contract (which names the column)
+    instead of failing inside the parser. A `.parquet` source keeps its stored types.
     """
+    if where.lower().endswith(".parquet"):
+        return _parse_parquet(content, where)
     try:
         text = content.decode(fmt.encoding)
     except UnicodeDecodeError as exc:
@@ -49,4 +52,16 @@ def parse_source(content: bytes, fmt: SourceFormat, where: str) -> pd.DataFrame:
             fmt.columns[i] if i < len(fmt.columns) else f"unexpected_{i + 1}" for i in range(frame.shape[1])
         ]
     frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _parse_parquet(content: bytes, where: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(content))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SourceError(f"source {where}: not a readable Parquet file: {exc}".splitlines()[0]) from None
+    frame: pd.DataFrame = table.to_pandas()
     return frame

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from census_income.config import Schema, SourceFormat, to_snake_case
 from census_income.errors import PipelineError
@@ -17,47 +18,77 @@ def prepare(raw_parts: dict[str, pd.DataFrame], fmt: SourceFormat, schema: Schem
     snake_case names, stripped text, the missing marker as a missing value, the label as
     0/1 (after removing `label.strip_suffix`), categoricals as `category`, numbers as
     `Int64`, plus `part` (which source each row came from) and a unique `row_id`.
-    The inputs are not changed.
+    Text is cleaned per distinct value (through categories), so the cost grows with the
+    number of distinct values, not rows. The inputs are not changed.
     """
-    frames = []
-    for part, raw in sorted(raw_parts.items(), key=lambda item: item[0] != "train"):
-        frame = raw.rename(columns=to_snake_case)
-        frame.insert(0, PART, part)
-        frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
-    missing = [c for c in [*schema.features, schema.target] if c not in table]
-    if missing:
-        raise PipelineError(f"prepare: columns missing from raw data: {missing}")
+    ordered = sorted(raw_parts.items(), key=lambda item: item[0] != "train")
+    parts = [_normalise(part, raw, fmt, schema) for part, raw in ordered]
+    table = _concat(parts)
+    table.insert(0, ROW_ID, pd.RangeIndex(len(table), dtype="int64").to_numpy())
+    return table
 
-    out = pd.DataFrame({ROW_ID: pd.RangeIndex(len(table), dtype="int64"), PART: table[PART]})
-    out[PART] = out[PART].astype("category")
-    for column in schema.numeric:
-        out[column] = _to_integer(_clean_text(table[column], fmt.missing_marker), column)
+
+def _normalise(part: str, raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> pd.DataFrame:
+    frame = raw.rename(columns=to_snake_case)
+    missing = [c for c in [*schema.features, schema.target] if c not in frame]
+    if missing:
+        raise PipelineError(f"prepare: columns missing from raw part {part}: {missing}")
+    out: dict[str, pd.Series] = {PART: pd.Series(pd.Categorical([part] * len(frame)))}
     for column in schema.categorical:
-        out[column] = _clean_text(table[column], fmt.missing_marker).astype("category")
-    label = schema.target
-    out[label] = _binary_label(table[label], schema)
-    return out[[ROW_ID, PART, *schema.features, label]]
+        out[column] = _clean_text(frame[column], fmt.missing_marker)
+    for column in schema.numeric:
+        out[column] = _to_integer(frame[column], fmt.missing_marker, column)
+    out[schema.target] = _binary_label(frame[schema.target], schema)
+    return pd.DataFrame(out)[[PART, *schema.features, schema.target]]
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate parts, keeping categorical columns categorical (union of categories)."""
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    columns = {}
+    for column in parts[0].columns:
+        pieces = [part[column] for part in parts]
+        if isinstance(pieces[0].dtype, pd.CategoricalDtype):
+            columns[column] = pd.Series(union_categoricals(pieces, ignore_order=True))
+        else:
+            columns[column] = pd.concat(pieces, ignore_index=True)
+    return pd.DataFrame(columns)
 
 
 def _clean_text(values: pd.Series, missing_marker: str) -> pd.Series:
-    stripped = values.astype("string").str.strip()
-    return stripped.mask(stripped.isin([missing_marker, ""]))
+    """Stripped text as `category`; the missing marker and empty strings become missing."""
+    categorical = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+    names = categorical.cat.categories.to_series().astype("string").str.strip()
+    cleaned = names.mask(names.isin([missing_marker, ""]))
+    mapped = categorical.cat.rename_categories(range(len(names))).map(dict(enumerate(cleaned)))
+    return mapped.astype("category").reset_index(drop=True)
 
 
-def _to_integer(values: pd.Series, column: str) -> pd.Series:
-    numbers = pd.to_numeric(values, errors="coerce")
-    bad = values[numbers.isna() & values.notna()]
+def _to_integer(values: pd.Series, missing_marker: str, column: str) -> pd.Series:
+    """Integers as nullable `Int64`; text is parsed once per distinct value."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype("Int64").reset_index(drop=True)
+    text = _clean_text(
+        values.astype("string") if not isinstance(values.dtype, pd.CategoricalDtype) else values, missing_marker
+    )
+    distinct = text.cat.categories.to_series()
+    numbers = pd.to_numeric(distinct, errors="coerce")
+    bad = distinct[numbers.isna() | (numbers % 1 != 0)]
     if not bad.empty:
-        raise PipelineError(f"prepare: column {column}: not a number: {bad.unique()[:3].tolist()}")
-    if (numbers.dropna() % 1 != 0).any():
-        raise PipelineError(f"prepare: column {column}: not an integer")
-    return numbers.astype("Int64")
+        raise PipelineError(f"prepare: column {column}: not an integer: {bad.tolist()[:3]}")
+    codes = text.cat.codes.to_numpy()
+    result = pd.array(numbers.to_numpy()[codes], dtype="Int64")
+    result[codes < 0] = pd.NA
+    return pd.Series(result)
 
 
 def _binary_label(values: pd.Series, schema: Schema) -> pd.Series:
-    text = values.astype("string").str.strip()
-    suffix = schema.label.strip_suffix
-    if suffix:
-        text = text.str.removesuffix(suffix)
-    return (text == schema.label.positive).astype("int8")
+    """1 for the positive label (after removing `strip_suffix`), else 0, as int8."""
+    categorical = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+    names = categorical.cat.categories.to_series().astype("string").str.strip()
+    if schema.label.strip_suffix:
+        names = names.str.removesuffix(schema.label.strip_suffix)
+    positive = (names == schema.label.positive).to_numpy()
+    codes = categorical.cat.codes.to_numpy()
+    return pd.Series(((codes >= 0) & positive[codes.clip(min=0)]).astype("int8"))

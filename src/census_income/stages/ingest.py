@@ -11,7 +11,7 @@ from pathlib import Path
 
 from census_income.config import IngestConfig, load
 from census_income.contracts.gate import Gate
-from census_income.contracts.suites import prepared_suite, raw_suite
+from census_income.contracts.suites import prepared_suite, raw_suite, stored_as_integers
 from census_income.data.ingest import parse_source
 from census_income.data.prepare import prepare
 from census_income.io import read_source, write_parquet
@@ -31,7 +31,16 @@ def ingest(run: StageRun, args: argparse.Namespace) -> None:
     raw = parse_source(read_source(args.source), cfg.format, where=args.source)
     run.read(raw)
     gate = Gate(f"ingest-{part}", run, cfg.mode)
-    gate.check("raw", raw, raw_suite, cfg.format, cfg.schema_, cfg.contract, cfg.rules)
+    gate.check(
+        "raw",
+        raw,
+        raw_suite,
+        cfg.format,
+        cfg.schema_,
+        cfg.contract,
+        cfg.rules,
+        stored_as_integers(raw, cfg.format, cfg.schema_),
+    )
     typed = prepare({part: raw}, cfg.format, cfg.schema_)
     gate.check("prepared", typed, prepared_suite, cfg.schema_, cfg.contract, cfg.rules)
     run.wrote(raw)

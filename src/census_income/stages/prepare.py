@@ -7,7 +7,7 @@ from pathlib import Path
 
 from census_income.config import PrepareConfig, load
 from census_income.contracts.gate import Gate
-from census_income.contracts.suites import prepared_suite, raw_suite
+from census_income.contracts.suites import prepared_suite, raw_suite, stored_as_integers
 from census_income.data.prepare import prepare
 from census_income.io import read_parquet, write_parquet
 from census_income.stage import StageRun, run_stage
@@ -26,7 +26,16 @@ def prepare_stage(run: StageRun, args: argparse.Namespace) -> None:
     raw = {path.stem: read_parquet(path) for path in sorted(Path(args.raw).glob("*.parquet"))}
     for part, frame in raw.items():
         run.read(frame)
-        gate.check(f"raw-{part}", frame, raw_suite, cfg.format, cfg.schema_, cfg.contract, cfg.rules)
+        gate.check(
+            f"raw-{part}",
+            frame,
+            raw_suite,
+            cfg.format,
+            cfg.schema_,
+            cfg.contract,
+            cfg.rules,
+            stored_as_integers(frame, cfg.format, cfg.schema_),
+        )
     table = prepare(raw, cfg.format, cfg.schema_)
     gate.check("prepared", table, prepared_suite, cfg.schema_, cfg.contract, cfg.rules)
     run.wrote(table)
