@@ -15,7 +15,7 @@ from census_income.config import FeaturesConfig, Schema
 def to_model_input(frame: pd.DataFrame) -> pd.DataFrame:
     """Prepared dtypes -> what scikit-learn encoders accept (object text, float numbers).
 
-    Nullable `Int64` and `category` columns become float64 and object with NaN for
+    Integer and `category` columns become float64 and object with NaN for
     missing, so that prepared rows can be scored without any other step.
     """
     converted = {}

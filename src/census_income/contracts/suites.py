@@ -107,7 +107,7 @@ def prepared_suite(schema: Schema, contract: Contract, rules: DataValidation) ->
             gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=1 - (spec.max_missing if spec else 0))
         )
     for name in schema.numeric:
-        expectations.append(gxe.ExpectColumnTypeToBe(column=name, type_="Int64"))
+        expectations.append(gxe.ExpectColumnTypeToBe(column=name, type_="int64"))
         expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
         bounds = contract.numeric.get(name)
         if bounds is not None:
