@@ -7,7 +7,7 @@ RUN := $(UV) run --frozen --no-sync
 export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean
+.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean docs bench-gates sweep bench-sweep
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -45,6 +45,18 @@ typecheck: setup ## mypy on src/
 
 bench: setup ## benchmark: floor vs cold and no-op dvc repro (writes benchmarks/results.md)
 	$(RUN) python benchmarks/bench_pipeline.py
+
+docs: setup ## build Great Expectations Data Docs (HTML) from the latest gate results (logs/data-docs)
+	$(RUN) python -m census_income.contracts.docs
+
+bench-gates: setup ## benchmark: gate time vs stage time, default data and 1M rows (benchmarks/results.md)
+	$(RUN) python benchmarks/bench_gates.py
+
+sweep: setup ## queue the default experiment grid, run it on 2 workers, rank on validation (dvc exp)
+	$(RUN) census-income sweep -j 2
+
+bench-sweep: setup ## benchmark: default grid on 2 queue workers vs 1 (benchmarks/results.md)
+	$(RUN) python benchmarks/bench_sweep.py
 
 clean: ## remove the environment and caches (not data: use dvc gc for that)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""`census-income`: the project's commands beside `dvc` (compose params, show runs)."""
+"""`census-income`: the project's commands beside `dvc` (compose params, show runs, run sweeps)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from census_income.errors import PipelineError
 from census_income.paths import CONF_DIR, PARAMS_FILE, log_file
+from census_income.sweep import add_sweep_arguments, sweep_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,6 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = commands.add_parser("runs", help="show the last stage runs from the run log")
     runs.add_argument("-n", "--last", type=int, default=20)
 
+    sweep = commands.add_parser("sweep", help="queue experiments, run them in parallel, rank them on validation")
+    add_sweep_arguments(sweep)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "params":
@@ -38,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(f"no runs logged yet in {log_file()}\n")
             else:
                 sys.stdout.write(format_runs(events, args.last) + "\n")
+        elif args.command == "sweep":
+            return sweep_command(args)
     except PipelineError as exc:
         sys.stderr.write(f"census-income {args.command}: {exc}\n")
         return 1

@@ -228,14 +228,21 @@ def _select(params: dict[str, Any], dotted: str, path: Path) -> Any:
     return node
 
 
+_UNION_TAGS = {"int", "float", "str", "bool", "none"}
+
+
 def _one_line(exc: ValidationError, path: Path, fields: dict[str, str]) -> str:
     """The first error as `params.yaml: model.n_estimators: <message> (got 'abc')`."""
     first = exc.errors()[0]
     loc = [str(p) for p in first["loc"]]
     if loc and loc[0] in fields:
         loc[0] = fields[loc[0]]
-    # pydantic adds the discriminator's value (`random_forest`) to the location
-    loc = [p for i, p in enumerate(loc) if not (i and p in MODEL_NAMES)]
+    # pydantic adds union members to the location: the discriminator's value (`random_forest`)
+    # or the member's type (`float`, `literal['sqrt','log2']`); neither is part of the key
+    loc = [p for i, p in enumerate(loc) if not (i and (p in MODEL_NAMES or p in _UNION_TAGS or "[" in p))]
+    if first["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+        # a bad or missing `name` is reported on its parent: name the discriminator key itself
+        loc.append(str(first.get("ctx", {}).get("discriminator", "")).strip("'"))
     got = first.get("input")
     shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
     more = f" [+{exc.error_count() - 1} more]" if exc.error_count() > 1 else ""

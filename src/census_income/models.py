@@ -50,7 +50,20 @@ def fit_model(features: pd.DataFrame, label: str, cfg: ModelConfig, seed: int) -
     """Fit the configured classifier on featurized training rows."""
     estimator = build_estimator(cfg, seed)
     estimator.fit(features.drop(columns=[label]), features[label].to_numpy())
+    _forget_fitting_machine(estimator)
     return estimator
+
+
+def _forget_fitting_machine(estimator: ClassifierMixin) -> None:
+    """Make the pickled model the same bytes on any machine.
+
+    Histogram gradient boosting keeps the fitting machine's OpenMP thread count in its bin
+    mapper; it does not change any prediction, but it would make `dvc.lock` differ between
+    a 2-core laptop and a 4-core CI runner. `None` means "decide when used".
+    """
+    bin_mapper = getattr(estimator, "_bin_mapper", None)
+    if bin_mapper is not None:
+        bin_mapper.n_threads = None
 
 
 def scoring_pipeline(featurizer: Pipeline, estimator: ClassifierMixin) -> Pipeline:

@@ -22,3 +22,8 @@ def log_file() -> Path:
 def gate_results_dir() -> Path:
     """Full Great Expectations results of the latest gate runs (git-ignored, not DVC outputs)."""
     return Path(os.environ.get("CENSUS_INCOME_GATE_DIR", "logs/gates"))
+
+
+def data_docs_dir() -> Path:
+    """Great Expectations Data Docs built from those results by `make docs` (git-ignored)."""
+    return Path(os.environ.get("CENSUS_INCOME_DOCS_DIR", "logs/data-docs"))

@@ -50,5 +50,5 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.2f}"
-    text = str(value)
+    text = str(value).partition("\n")[0]  # a gate report is several lines: its first says what failed
     return text[11:19] if len(text) > 19 and text[4] == "-" and "T" in text else text[:60]

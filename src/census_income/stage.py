@@ -134,7 +134,7 @@ def run_stage(
     if status == "ok":
         log.info(
             "%s: done in %.2fs (+%.2fs start-up), %d rows in, %d rows x %d columns out, gate %s, peak %.0f MB",
-            name,
+            run.stage,
             wall,
             startup,
             run.rows_in,
@@ -145,7 +145,7 @@ def run_stage(
             extra={"event": event},
         )
         return
-    log.error("%s: %s", name, message, extra={"event": event})
+    log.error("%s: %s", run.stage, message, extra={"event": event})
     sys.exit(1)
 
 

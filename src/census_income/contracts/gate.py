@@ -128,8 +128,10 @@ def failure_report(stage: str, suite: str, results: list[dict[str, Any]], saved:
         if observed is not None:
             detail.append(f"observed={_clip(observed)}")
         if result.get("unexpected_count"):
-            detail.append(f"unexpected={result['unexpected_count']} ({result.get('unexpected_percent', 0):.2f}%)")
-            detail.append(f"e.g. {_clip(result.get('partial_unexpected_list', [])[:SHOWN_VALUES])}")
+            detail.append(f"unexpected={result['unexpected_count']} ({_percent(result.get('unexpected_percent', 0))})")
+            detail.append(f"e.g. {_offending(result.get('partial_unexpected_list', []))}")
+            if result.get("partial_unexpected_index_list"):
+                detail.append(f"at rows {_clip(result['partial_unexpected_index_list'][:SHOWN_VALUES])}")
         exception = (item.get("exception_info") or {}).get("exception_message")
         if exception:
             detail.append(f"error={_clip(exception)}")
@@ -143,6 +145,17 @@ def _short(item: dict[str, Any]) -> str:
     config = item["expectation_config"]
     column = config["kwargs"].get("column")
     return f"{config['type']}" + (f" on {column}" if column else "")
+
+
+def _offending(values: list[Any]) -> str:
+    """A few distinct offending values: one bad value in every row would otherwise fill the list."""
+    distinct = list(dict.fromkeys(json.dumps(value, default=str) for value in values))
+    return _clip(f"[{', '.join(distinct[:SHOWN_VALUES])}]")
+
+
+def _percent(value: float) -> str:
+    """A share that never reads 0.00% when some rows are unexpected."""
+    return f"{value:.2f}%" if value >= 0.01 else "<0.01%"
 
 
 def _clip(value: Any, width: int = 160) -> str:

@@ -73,8 +73,9 @@ def _to_integer(values: pd.Series, missing_marker: str, column: str) -> pd.Serie
     """
     if pd.api.types.is_integer_dtype(values.dtype) and not values.isna().any():
         return values.astype("int64").reset_index(drop=True)
-    text = _clean_text(values.astype("string") if not isinstance(values.dtype, pd.CategoricalDtype) else values,
-                       missing_marker)
+    text = _clean_text(
+        values.astype("string") if not isinstance(values.dtype, pd.CategoricalDtype) else values, missing_marker
+    )
     distinct = text.cat.categories.to_series()
     numbers = pd.to_numeric(distinct, errors="coerce")
     bad = distinct[numbers.isna() | (numbers % 1 != 0)]

@@ -33,6 +33,7 @@ def generate_stage(run: StageRun, args: argparse.Namespace) -> None:
         seed="seed",
     )
     part = Path(args.out).stem
+    run.stage = f"generate@{part}"
     spec = cfg.generate[part]
     reference = parse_source(read_source(spec.reference), cfg.format, where=spec.reference)
     run.read(reference)

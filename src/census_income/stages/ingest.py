@@ -28,6 +28,7 @@ def ingest(run: StageRun, args: argparse.Namespace) -> None:
         mode="validation.mode",
     )
     part = Path(args.out).stem
+    run.stage = f"ingest@{part}"
     raw = parse_source(read_source(args.source), cfg.format, where=args.source)
     run.read(raw)
     gate = Gate(f"ingest-{part}", run, cfg.mode)

@@ -1,0 +1,266 @@
+"""Pipeline benchmark (`make bench`): the floor, a cold `dvc repro` and a nothing-changed one.
+
+In one run, in a fresh temporary copy of the project (the test fixtures' copy, so it holds
+what a clone holds):
+  (a) floor: the same read, fit and evaluation in one plain Python process (`floor.py`),
+      imports included; run before and after (b) and (c), the faster counts;
+  (b) cold: `dvc repro` with no outputs and an empty cache;
+  (c) nothing changed: `dvc repro` right after (median of three).
+Per stage it splits wall time into start-up/imports, work and gate, read back from the JSON
+run log the stages write. It prints one table and writes it to `benchmarks/results.md`,
+replacing only its own section. Timings depend on the machine and its load, so they are
+figures to read, never assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+SECTION = "## Pipeline (issue 3)"
+TARGET_COLD_RATIO, TARGET_COLD_SECONDS, TARGET_NOOP_SECONDS = 15.0, 30.0, 1.5
+
+
+@dataclass
+class Timed:
+    """One subprocess run: wall and CPU seconds, exit code, peak memory of its largest process, output."""
+
+    seconds: float
+    cpu_seconds: float
+    started: float
+    returncode: int
+    peak_memory_mb: float
+    output: str
+
+
+@dataclass
+class Row:
+    """One line of the result table; `None` prints as a dash."""
+
+    name: str
+    wall: float
+    cpu: float | None = None
+    startup: float | None = None
+    work: float | None = None
+    gate: float | None = None
+    peak_mb: float | None = None
+
+
+def timed(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> Timed:
+    """Run `args` to completion; `wait4` gives the CPU time and peak RSS of it and its descendants."""
+    with log.open("w", encoding="utf-8") as out:
+        started, clock = time.time(), time.perf_counter()
+        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - clock
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    output = log.read_text(encoding="utf-8", errors="replace")
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(args)} exited {proc.returncode}:\n{output[-4000:]}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return Timed(seconds, cpu, started, proc.returncode, usage.ru_maxrss / 1024, output)
+
+
+def measure_floor(project: Path, env: dict[str, str], log: Path) -> tuple[Row, dict[str, Any]]:
+    """One run of the one-process floor; start-up is spawn to end of imports."""
+    run = timed([sys.executable, str(BENCH_DIR / "floor.py"), "params.yaml"], project, env, log)
+    report = json.loads(run.output.strip().splitlines()[-1])
+    row = Row(
+        "floor: one plain process (a)",
+        run.seconds,
+        cpu=run.cpu_seconds,
+        startup=report["imported"] - run.started,
+        work=report["done"] - report["imported"],
+        peak_mb=report["peak_memory_mb"],
+    )
+    return row, report["metrics"]
+
+
+def stage_rows(log_file: Path) -> list[Row]:
+    """One row per finished stage run in the JSON run log, in the order they ran."""
+    events = [json.loads(line) for line in log_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    finished = [e for e in events if e.get("status") != "start"]
+    failed = [e for e in finished if e.get("status") != "ok"]
+    if failed:
+        sys.exit(f"stage runs did not succeed: {failed}")
+    names = [e["stage"] for e in finished]
+    rows = []
+    for index, event in enumerate(finished):
+        name = event["stage"]
+        if names.count(name) > 1:
+            name = f"{name} ({names[: index + 1].count(name)})"
+        rows.append(
+            Row(
+                f"  {name}",
+                event["startup"] + event["wall_seconds"],
+                startup=event["startup"],
+                work=event["work_seconds"],
+                gate=event["gate_seconds"],
+                peak_mb=event["peak_memory_mb"],
+            )
+        )
+    return rows
+
+
+def cell(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def render(
+    *,
+    floor: Row,
+    floor_runs: list[float],
+    cold: Row,
+    stages: list[Row],
+    noops: list[Timed],
+    floor_metrics: dict[str, Any],
+    pipeline_metrics: dict[str, Any],
+    loads: tuple[tuple[float, ...], tuple[float, ...]],
+    openmp: str,
+) -> str:
+    """The section for results.md (also what the script prints)."""
+    noop = statistics.median(run.seconds for run in noops)
+    ratio = cold.wall / floor.wall
+    cpu_ratio = (cold.cpu or 0.0) / (floor.cpu or 1.0)
+    in_stages = sum(row.wall for row in stages)
+    lines = [
+        SECTION,
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench` (`benchmarks/bench_pipeline.py`) on "
+        f"{os.cpu_count()} cores ({platform.machine()}, Python {platform.python_version()}), default model, "
+        f"bundled UCI Adult data, {openmp}. "
+        "The machine was shared: other work used the same cores during the run "
+        f"(load average 1/5/15 min: {' / '.join(f'{v:.2f}' for v in loads[0])} before, "
+        f"{' / '.join(f'{v:.2f}' for v in loads[1])} after), so the seconds are upper bounds; "
+        "the ratios and CPU seconds are the figures to compare.",
+        "",
+        "Seconds are wall time unless marked CPU (user + system, all processes of the run). A stage's wall is "
+        "its process life: start-up (interpreter and imports) + work + gate (Great Expectations). Peak memory is "
+        "the largest resident set of one process.",
+        "",
+        "| run | wall s | CPU s | start-up s | work s | gate s | peak MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    rows = [
+        floor,
+        Row(
+            "cold `dvc repro` (b)",
+            cold.wall,
+            cpu=cold.cpu,
+            startup=sum(r.startup or 0.0 for r in stages),
+            work=sum(r.work or 0.0 for r in stages),
+            gate=sum(r.gate or 0.0 for r in stages),
+            peak_mb=cold.peak_mb,
+        ),
+        *stages,
+        Row("  dvc itself (wall minus stages)", cold.wall - in_stages),
+        Row(
+            "nothing-changed `dvc repro` (c)",
+            noop,
+            cpu=statistics.median(run.cpu_seconds for run in noops),
+            peak_mb=max(run.peak_memory_mb for run in noops),
+        ),
+    ]
+    lines += [
+        f"| {r.name.replace('  ', '&nbsp;&nbsp;')} | {cell(r.wall)} | {cell(r.cpu)} | {cell(r.startup)} "
+        f"| {cell(r.work)} "
+        f"| {cell(r.gate)} | {cell(r.peak_mb, 0)} |"
+        for r in rows
+    ]
+    checks = [
+        (f"cold / floor <= {TARGET_COLD_RATIO:g}x", f"{ratio:.1f}x", ratio <= TARGET_COLD_RATIO),
+        (f"cold <= {TARGET_COLD_SECONDS:g} s", f"{cold.wall:.1f} s", cold.wall <= TARGET_COLD_SECONDS),
+        (f"nothing changed <= {TARGET_NOOP_SECONDS:g} s", f"{noop:.2f} s", noop <= TARGET_NOOP_SECONDS),
+    ]
+    lines += ["", "| target (2 cores) | measured | met |", "| --- | ---: | --- |"]
+    lines += [f"| {name} | {value} | {'yes' if ok else 'NO'} |" for name, value, ok in checks]
+    floor_error, pipeline_error = floor_metrics["test"]["error_rate"], pipeline_metrics["test"]["error_rate"]
+    lines += [
+        "",
+        f"Floor runs (before and after the `dvc repro` runs): {', '.join(f'{s:.2f}' for s in floor_runs)} s "
+        "(the faster reported, so the ratio is the stricter one): the model fits with OpenMP threads on every "
+        "core, and while other processes hold the cores its time can grow several-fold. "
+        f"In CPU seconds, cold / floor is {cpu_ratio:.1f}x. "
+        f"Nothing-changed runs: {', '.join(f'{run.seconds:.2f}' for run in noops)} s (median reported). "
+        f"Same work, same answer: test error rate {floor_error:.4f} in the floor, {pipeline_error:.4f} "
+        "in the pipeline.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def update_results(path: Path, section: str) -> None:
+    """Replace this benchmark's section of results.md (or append it), leaving the others alone."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\nFigures from `make bench`.\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure (a), (b) and (c) in a temporary project copy; print and record the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=BENCH_DIR / "results.md", help="markdown file to update")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
+    from conftest import make_project_copy, project_env
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="census-income-bench-") as tmp:
+        work = Path(tmp)
+        project = make_project_copy(work / "project")
+        env = project_env(project)
+        env["CENSUS_INCOME_LOG_DIR"] = str(work / "logs")
+        log_file = work / "logs" / "pipeline.jsonl"
+
+        floors = [measure_floor(project, env, work / "floor-before.log")]
+        print(f"floor: {floors[0][0].wall:.2f} s", flush=True)
+        cold_run = timed(["dvc", "repro"], project, env, work / "cold.log")
+        cold = Row("cold", cold_run.seconds, cpu=cold_run.cpu_seconds, peak_mb=cold_run.peak_memory_mb)
+        print(f"cold dvc repro: {cold.wall:.2f} s", flush=True)
+        stages = stage_rows(log_file)
+        noops = []
+        for attempt in range(3):
+            noops.append(timed(["dvc", "repro"], project, env, work / f"noop{attempt}.log"))
+        if len(stage_rows(log_file)) != len(stages):
+            sys.exit("the nothing-changed `dvc repro` ran stages: the pipeline is not reproducible")
+        floors.append(measure_floor(project, env, work / "floor-after.log"))
+        print(f"floor again: {floors[1][0].wall:.2f} s", flush=True)
+        pipeline_metrics = json.loads((project / "reports/evaluate/metrics.json").read_text(encoding="utf-8"))
+    floor, floor_metrics = min(floors, key=lambda measured: measured[0].wall)
+    section = render(
+        floor=floor,
+        floor_runs=[row.wall for row, _ in floors],
+        cold=cold,
+        stages=stages,
+        noops=noops,
+        floor_metrics=floor_metrics,
+        pipeline_metrics=pipeline_metrics,
+        loads=(load_before, os.getloadavg()),
+        openmp=", ".join(f"{name}={env.get(name, 'unset')}" for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")),
+    )
+    print()
+    print(section)
+    update_results(args.results, section)
+    print(f"written to {args.results}")
+
+
+if __name__ == "__main__":
+    main()

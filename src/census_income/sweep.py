@@ -1,0 +1,494 @@
+"""Experiment sweeps on DVC's queue: queue Hydra override grids, run them in parallel, rank them.
+
+A sweep is exactly what a user would type: `dvc exp run --queue -n <name> -S ...` per grid
+entry, `dvc queue start -j N`, then `dvc exp show --json` until every queued experiment has
+succeeded or failed. This module builds those commands, waits, shows the failed experiments'
+own logs, and turns `dvc exp show --json` into one compact table ranked on the validation
+split (test is printed for reporting, never used to choose).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One `dvc exp run --queue` call: a name and Hydra overrides (`key=a,b` sweeps over values)."""
+
+    name: str
+    overrides: tuple[str, ...]
+
+
+# The default grid (6 experiments): each family's tuned preset (conf/experiment/, chosen on
+# validation error) and its runner-up neighbour, so every family competes with its best settings.
+DEFAULT_GRID: tuple[Sweep, ...] = (
+    Sweep("hgb", ("+experiment=hgb_tuned", "model.max_iter=500,600")),
+    Sweep("rf", ("+experiment=rf_tuned", "model.min_samples_leaf=2,4")),
+    Sweep("lr", ("+experiment=lr_tuned", "model.C=1.0,3.0")),
+)
+
+RANK_METRIC = "validation.error_rate"
+SHOWN_METRICS = (
+    "validation.error_rate",
+    "validation.roc_auc",
+    "validation.log_loss",
+    "test.error_rate",
+    "test.roc_auc",
+)
+LOWER_IS_BETTER = ("error_rate", "log_loss", "brier")
+# parameter groups whose values tell experiments apart in the table
+SHOWN_PARAM_GROUPS = ("model", "features", "evaluate.threshold")
+HIDDEN_PARAMS = ("model.name", "model.n_jobs")
+DONE_STATES = ("success", "failed")
+# when `dvc exp show` lists one experiment twice (a task moving between states), keep the later state
+_STATE_ORDER = {"queued": 0, "running": 1, "success": 2, "failed": 2}
+_QUEUED = re.compile(r"Queued experiment '([^']+)' for future execution")
+
+EXIT_FAILED = 1
+EXIT_TIMEOUT = 2
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One row of `dvc exp show --json`: an experiment (or its baseline commit) and its results."""
+
+    name: str
+    rev: str
+    state: str  # queued | running | success | failed | baseline
+    params: dict[str, Any] = field(default_factory=dict)  # dotted keys of params.yaml
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # metrics file -> dotted key -> value
+    error: str | None = None
+
+    def metric(self, key: str) -> float | None:
+        """A metric by dotted key (`validation.error_rate`) or `file:key`; None when absent."""
+        if ":" in key:
+            path, dotted = key.split(":", 1)
+            value = self.metrics.get(path, {}).get(dotted)
+        else:
+            value = next((flat[key] for flat in self.metrics.values() if key in flat), None)
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+# ------------------------------------------------------------------ pure parts
+def queue_command(sweep: Sweep, label: str) -> list[str]:
+    """`dvc` arguments that queue one grid entry; DVC names a value sweep `<name>-1`, `<name>-2`, ..."""
+    args = ["exp", "run", "--queue", "-n", f"{label}-{sweep.name}"]
+    for override in sweep.overrides:
+        args += ["-S", override]
+    return args
+
+
+def queued_names(output: str) -> list[str]:
+    """The experiment names `dvc exp run --queue` reports having queued, in order."""
+    return _QUEUED.findall(output)
+
+
+def queue_states(table: str, names: Iterable[str] | None = None) -> dict[str, str]:
+    """`dvc queue status` rows (of the named experiments, or all) -> their state (`queued`, `running`, ...).
+
+    Rows are `Task Name Created Status`; `Created` may hold spaces, so the state is the last word.
+    The table also lists finished tasks of earlier sweeps, so names must be unique across the queue.
+    """
+    wanted = None if names is None else set(names)
+    states: dict[str, str] = {}
+    for line in table.splitlines():
+        words = line.split()
+        if len(words) < 3 or words[0] == "Task" or line.startswith("Worker status"):
+            continue
+        if wanted is None or words[1] in wanted:
+            states[words[1]] = words[-1].lower()
+    return states
+
+
+def free_label(existing: Iterable[str], stem: str = "sweep") -> str:
+    """The first `sweep<n>` that no existing experiment name starts with, so sweeps never collide."""
+    names = list(existing)
+    n = 1
+    while any(name.startswith(f"{stem}{n}-") for name in names):
+        n += 1
+    return f"{stem}{n}"
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"a": {"b": 1}}` -> `{"a.b": 1}` (lists are kept as values)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def parse_experiments(show: Sequence[Mapping[str, Any]], params_file: str = "params.yaml") -> list[Experiment]:
+    """Baselines and experiments from `dvc exp show --json` (the workspace row is skipped)."""
+    found: dict[str, Experiment] = {}
+    order: list[str] = []
+
+    def keep(exp: Experiment) -> None:
+        old = found.get(exp.name)
+        if old is None:
+            order.append(exp.name)
+        if old is None or _STATE_ORDER.get(exp.state, 0) >= _STATE_ORDER.get(old.state, 0):
+            found[exp.name] = exp
+
+    for baseline in show:
+        if baseline.get("rev") == "workspace":
+            continue
+        keep(_experiment(baseline, baseline.get("name") or str(baseline["rev"])[:7], "baseline", params_file))
+        for exp_range in baseline.get("experiments") or []:
+            executor = exp_range.get("executor") or {}
+            state = str(executor.get("state") or "success")
+            for rev in exp_range.get("revs") or []:
+                name = rev.get("name") or exp_range.get("name") or str(rev["rev"])[:7]
+                keep(_experiment(rev, name, state, params_file))
+    return [found[name] for name in order]
+
+
+def _experiment(entry: Mapping[str, Any], name: str, state: str, params_file: str) -> Experiment:
+    data = entry.get("data") or {}
+    error = entry.get("error")
+    params = ((data.get("params") or {}).get(params_file) or {}).get("data") or {}
+    metrics = {path: flatten(result.get("data") or {}) for path, result in (data.get("metrics") or {}).items()}
+    return Experiment(
+        name=name,
+        rev=str(entry.get("rev")),
+        state=state,
+        params=flatten(params),
+        metrics=metrics,
+        error=error.get("msg") if isinstance(error, Mapping) else None,
+    )
+
+
+def lower_is_better(key: str) -> bool:
+    """Error rates, log loss and Brier score fall as models improve; AUCs, accuracy and F1 rise."""
+    return key.rsplit(".", 1)[-1] in LOWER_IS_BETTER
+
+
+def rank(experiments: Iterable[Experiment], key: str = RANK_METRIC) -> list[Experiment]:
+    """Experiments with the metric, best first (ties keep their order); then those without it."""
+    rows = list(experiments)
+    scored = [exp for exp in rows if exp.state in ("success", "baseline") and exp.metric(key) is not None]
+    sign = 1.0 if lower_is_better(key) else -1.0
+    scored.sort(key=lambda exp: sign * (exp.metric(key) or 0.0))
+    placed = {id(exp) for exp in scored}
+    return scored + [exp for exp in rows if id(exp) not in placed]
+
+
+def varying_params(experiments: Sequence[Experiment]) -> list[str]:
+    """Shown parameter keys whose values differ between the experiments (missing counts as differing)."""
+    keys = sorted({key for exp in experiments for key in exp.params if _shown_param(key)})
+    return [key for key in keys if len({repr(exp.params.get(key, "<absent>")) for exp in experiments}) > 1]
+
+
+def _shown_param(key: str) -> bool:
+    return key not in HIDDEN_PARAMS and any(key == group or key.startswith(f"{group}.") for group in SHOWN_PARAM_GROUPS)
+
+
+def format_table(
+    experiments: Sequence[Experiment], key: str = RANK_METRIC, metrics: Sequence[str] = SHOWN_METRICS
+) -> str:
+    """A ranked text table: name, state, model family, the parameters that differ, chosen metrics."""
+    ranked = rank(experiments, key)
+    shown = [key, *[m for m in metrics if m != key]]
+    params = varying_params(ranked)
+    header = ["rank", "experiment", "state", "model", "params", *shown]
+    rows = []
+    for position, exp in enumerate(ranked, start=1):
+        settings = " ".join(f"{p.rsplit('.', 1)[-1]}={_value(exp.params[p])}" for p in params if p in exp.params)
+        finished = exp.state in ("success", "baseline")  # others show their baseline's files
+        values = [_number(exp.metric(m) if finished else None) for m in shown]
+        scored = finished and exp.metric(key) is not None
+        rank_cell = str(position) if scored else "-"
+        rows.append([rank_cell, exp.name, exp.state, str(exp.params.get("model.name", "-")), settings or "-", *values])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip()]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "[]"
+    return str(value)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def log_tail(text: str, lines: int = 15) -> str:
+    """The end of an experiment's log, consecutive repeats dropped (DVC prints its error twice)."""
+    kept: list[str] = []
+    for line in text.rstrip().splitlines():
+        if not kept or line != kept[-1]:
+            kept.append(line)
+    return "\n".join(kept[-lines:])
+
+
+def sweep_environment(jobs: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The workers' environment: this Python first on PATH, and the cores shared out between workers.
+
+    Stages run `python` from PATH, so the workers must find this environment's. Without a
+    thread limit every worker's OpenMP/BLAS pool takes every core, and histogram gradient
+    boosting then crawls (10x slower measured here with 2 workers on 2 cores).
+    """
+    env = dict(os.environ if base is None else base)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = str(max(1, cores // max(1, jobs)))
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(variable, threads)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep instead of spinning
+    return env
+
+
+# ------------------------------------------------------------------ the runner
+@dataclass
+class SweepResult:
+    """What a sweep ended with: its experiments (last seen state) and an exit code."""
+
+    label: str
+    names: list[str]
+    experiments: list[Experiment]
+    failed: list[str]
+    queue_errors: list[str]
+    exit_code: int
+
+
+class Dvc:
+    """Runs the real `dvc` CLI in one project with one environment."""
+
+    def __init__(self, project: Path, env: Mapping[str, str]) -> None:
+        self.project = project
+        self.env = dict(env)
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `dvc <args>`; output goes through files, not pipes.
+
+        `dvc queue start` leaves worker daemons behind that inherit its stdout/stderr: with
+        pipes, waiting for their end of file would wait for the workers to exit.
+        """
+        with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+            result = subprocess.run(
+                [sys.executable, "-m", "dvc", *args],
+                cwd=self.project,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                text=True,
+                check=False,
+            )
+            stdout.seek(0)
+            stderr.seek(0)
+            return subprocess.CompletedProcess(result.args, result.returncode, stdout.read(), stderr.read())
+
+    def experiments(self) -> list[Experiment] | None:
+        """`dvc exp show --json` parsed; None when it fails (e.g. a lock held for a moment)."""
+        result = self("exp", "show", "--json", "--no-pager")
+        if result.returncode != 0:
+            return None
+        try:
+            return parse_experiments(json.loads(result.stdout))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            return None
+
+
+def run_sweep(
+    sweeps: Sequence[Sweep],
+    *,
+    out: TextIO,
+    project: Path = Path(),
+    jobs: int = 2,
+    label: str | None = None,
+    rank_by: str = RANK_METRIC,
+    poll_seconds: float = 5.0,
+    timeout_seconds: float = 3600.0,
+    keep_failed: bool = False,
+    plots: Path | None = None,
+) -> SweepResult:
+    """Queue every sweep, run the queue with `jobs` workers, wait, report and rank."""
+    dvc = Dvc(project, sweep_environment(jobs))
+    listed, status = dvc("exp", "list", "--all-commits", "--name-only"), dvc("queue", "status")
+    if listed.returncode != 0 or status.returncode != 0:
+        out.write(f"dvc cannot list experiments in {project}:\n{(listed.stderr + status.stderr).strip()}\n")
+        return SweepResult("", [], [], [], [], EXIT_FAILED)
+    # names already in use anywhere (any baseline, any task still listed by the queue)
+    taken = {*listed.stdout.split(), *queue_states(status.stdout)}
+    label = label or free_label(taken)
+    if any(name.startswith(f"{label}-") for name in taken):
+        out.write(f"label {label!r} is already used by experiments here; pick another with --label\n")
+        return SweepResult(label, [], [], [], [], EXIT_FAILED)
+    names, queue_errors = _queue(dvc, sweeps, label, out)
+    if not names:
+        out.write("nothing was queued\n")
+        return SweepResult(label, [], [], [], queue_errors, EXIT_FAILED)
+
+    started = time.monotonic()
+    out.write(f"running {len(names)} experiments with {jobs} workers ({dvc.env['OMP_NUM_THREADS']} thread(s) each)\n")
+    out.flush()
+    result = dvc("queue", "start", "-j", str(jobs))
+    if result.returncode != 0:
+        out.write(f"dvc queue start failed:\n{result.stderr.strip()}\n")
+        return SweepResult(label, names, [], [], queue_errors, EXIT_FAILED)
+    finished = _wait(dvc, names, out, started=started, poll_seconds=poll_seconds, timeout_seconds=timeout_seconds)
+    latest = _settled_experiments(dvc)
+    mine = [exp for exp in latest if exp.name in names]
+    failed = [exp.name for exp in mine if exp.state == "failed"]
+    for name in failed:
+        logs = dvc("queue", "logs", name)
+        out.write(f"\n--- {name} failed; last lines of `dvc queue logs {name}`:\n")
+        out.write(log_tail(logs.stdout or logs.stderr) + "\n")
+    baselines = [exp for exp in latest if exp.state == "baseline"]
+    out.write(f"\nranked on {rank_by} ({'lower' if lower_is_better(rank_by) else 'higher'} is better; ")
+    out.write("test is for reporting only)\n")
+    out.write(format_table([*mine, *baselines], rank_by) + "\n")
+    best = next((exp for exp in rank(mine, rank_by) if exp.state == "success"), None)
+    if best is not None:
+        out.write(f"\nbest: {best.name}; promote it with `dvc exp branch {best.name} <branch>`\n")
+    succeeded = [exp.name for exp in rank(mine, rank_by) if exp.state == "success"]
+    if plots is not None and succeeded:
+        drawn = dvc("plots", "diff", *succeeded, "-o", str(plots))
+        message = (
+            f"plots of {len(succeeded)} experiments: {plots}/index.html" if drawn.returncode == 0 else drawn.stderr
+        )
+        out.write(message.strip() + "\n")
+    if failed and not keep_failed:
+        dvc("queue", "remove", *failed)  # only after their logs were shown
+    out.write(f"{len(succeeded)} of {len(names) + len(queue_errors)} experiments succeeded in {_elapsed(started)}\n")
+    code = EXIT_TIMEOUT if not finished else EXIT_FAILED if failed or queue_errors else 0
+    return SweepResult(label, names, mine, failed, queue_errors, code)
+
+
+def _queue(dvc: Dvc, sweeps: Sequence[Sweep], label: str, out: TextIO) -> tuple[list[str], list[str]]:
+    """Queue each sweep; one that cannot be queued (a bad override) is reported and skipped."""
+    names: list[str] = []
+    errors: list[str] = []
+    for sweep in sweeps:
+        args = queue_command(sweep, label)
+        result = dvc(*args)
+        new = queued_names(result.stdout)
+        names += new
+        if result.returncode != 0:
+            message = (result.stderr or result.stdout).strip()
+            errors.append(f"{label}-{sweep.name}: {message}")
+            out.write(f"could not queue `dvc {' '.join(args)}`:\n{message}\n")
+        else:
+            out.write(f"queued {', '.join(new)}: {' '.join(sweep.overrides)}\n")
+    out.flush()
+    return names, errors
+
+
+def _wait(
+    dvc: Dvc, names: Sequence[str], out: TextIO, *, started: float, poll_seconds: float, timeout_seconds: float
+) -> bool:
+    """Poll `dvc queue status` until every named experiment succeeded or failed; False on timeout.
+
+    Not `dvc exp show`: it opens the running experiments' repositories and can block on their
+    locks for as long as they run (treeverse/dvc#8762).
+    """
+    seen: dict[str, str] = {}
+    while True:
+        status = dvc("queue", "status")
+        if status.returncode == 0:
+            states = queue_states(status.stdout, names)
+            for name in names:
+                state = states.get(name, "queued")
+                if seen.get(name) != state:
+                    seen[name] = state
+                    done = sum(seen.get(n) in DONE_STATES for n in names)
+                    out.write(f"[{_elapsed(started)}] {name}: {state} ({done}/{len(names)} done)\n")
+                    out.flush()
+            if all(seen.get(name) in DONE_STATES for name in names):
+                return True
+        if time.monotonic() - started > timeout_seconds:
+            pending = [name for name in names if seen.get(name) not in DONE_STATES]
+            out.write(
+                f"timed out after {_elapsed(started)} with {', '.join(pending)} unfinished; they keep running: "
+                "`dvc queue status`, `dvc queue kill <name>`\n"
+            )
+            return False
+        time.sleep(poll_seconds)
+
+
+def _settled_experiments(dvc: Dvc, attempts: int = 3) -> list[Experiment]:
+    """`dvc exp show --json` once the queue is done; a lock still held for a moment gets a retry."""
+    for attempt in range(attempts):
+        experiments = dvc.experiments()
+        if experiments is not None:
+            return experiments
+        time.sleep(2.0 * (attempt + 1))
+    return []
+
+
+def _elapsed(started: float) -> str:
+    seconds = int(time.monotonic() - started)
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+# ------------------------------------------------------------------ CLI glue
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `census-income sweep` (cli.py owns the command list)."""
+    parser.add_argument(
+        "-S",
+        "--set-param",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="OVERRIDE",
+        help="Hydra override, `key=a,b` sweeps; without any, the default grid runs",
+    )
+    parser.add_argument("-n", "--name", default="exp", help="name of an -S sweep (after the label: sweep1-exp-1, ...)")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel queue workers")
+    parser.add_argument("--label", help="prefix of the experiment names (default: the first free sweep1, sweep2, ...)")
+    parser.add_argument("--sort-by", default=RANK_METRIC, help="metric to rank on; a validation metric")
+    parser.add_argument("--poll", type=float, default=5.0, help="seconds between status checks")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="give up waiting after this many seconds")
+    parser.add_argument("--keep-failed", action="store_true", help="leave failed tasks in `dvc queue status`")
+    parser.add_argument("--plots", type=Path, help="also write `dvc plots diff` of the results to this folder")
+    parser.add_argument("--dry-run", action="store_true", help="print the dvc commands and stop")
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    """`census-income sweep`: the default grid, or one sweep of -S overrides."""
+    sweeps = [Sweep(args.name, tuple(args.overrides))] if args.overrides else list(DEFAULT_GRID)
+    if args.dry_run:
+        label = args.label or "sweep<n>"
+        for sweep in sweeps:
+            sys.stdout.write(" ".join(["dvc", *_quoted(queue_command(sweep, label))]) + "\n")
+        sys.stdout.write(f"dvc queue start -j {args.jobs}\n")
+        return 0
+    result = run_sweep(
+        sweeps,
+        out=sys.stdout,
+        jobs=args.jobs,
+        label=args.label,
+        rank_by=args.sort_by,
+        poll_seconds=args.poll,
+        timeout_seconds=args.timeout,
+        keep_failed=args.keep_failed,
+        plots=args.plots,
+    )
+    return result.exit_code
+
+
+def _quoted(args: Sequence[str]) -> list[str]:
+    import shlex
+
+    return [shlex.quote(arg) for arg in args]

@@ -1,0 +1,159 @@
+"""Experiment sweeps through the real `dvc` queue, in a temporary copy of the reproduced project.
+
+One small sweep (three logistic regressions, two workers) runs once for the module; the tests
+read its results, break a second sweep on purpose, promote the best experiment to a branch, and
+push it to a bare git remote plus a local DVC remote and pull it into a second clone.
+Small models keep it quick: the point is DVC's machinery, not the model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from census_income.io import md5_file
+from tests.conftest import run
+
+pytestmark = pytest.mark.slow
+
+MODEL = "models/model.joblib"
+# a small, quick model whose error the default quality gate (15%) would reject: loosen it here
+SMALL = ["-S", "model=logistic_regression", "-S", "model.max_iter=200", "-S", "validation.metrics.max_error_rate=0.2"]
+C_VALUES = ("0.05", "0.5", "5")
+
+
+@dataclass(frozen=True)
+class Swept:
+    project: Path
+    result: subprocess.CompletedProcess[str]
+    names: list[str]
+
+
+def sweep(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`census-income sweep` in the copy (its own code), two workers, frequent status checks."""
+    command = [sys.executable, "-m", "census_income.cli", "sweep", "-j", "2", "--poll", "2", "--timeout", "900", *args]
+    return run(command, project, check=False, timeout=1200)
+
+
+def experiments(project: Path) -> dict[str, dict[str, Any]]:
+    """`dvc exp show --json`, read directly: name -> {state, params, metrics, outs}."""
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
+    found: dict[str, dict[str, Any]] = {}
+    for baseline in shown:
+        for exp_range in baseline.get("experiments") or []:
+            state = (exp_range.get("executor") or {}).get("state") or "success"
+            for rev in exp_range["revs"]:
+                data = rev.get("data") or {}
+                found[rev["name"]] = {
+                    "state": state,
+                    "rev": rev["rev"],
+                    "params": data.get("params", {}).get("params.yaml", {}).get("data", {}),
+                    "metrics": data.get("metrics", {}).get("reports/evaluate/metrics.json", {}).get("data", {}),
+                    "outs": data.get("outs", {}),
+                }
+    return found
+
+
+@pytest.fixture(scope="module")
+def swept(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Swept:
+    project = tmp_path_factory.mktemp("experiments") / "project"
+    shutil.copytree(reproduced_template, project, symlinks=True)
+    result = sweep(project, "--label", "small", *SMALL, "-S", f"model.C={','.join(C_VALUES)}")
+    names = re.findall(r"^queued (.+?): ", result.stdout, flags=re.MULTILINE)
+    return Swept(project, result, [name.strip() for name in names[0].split(",")] if names else [])
+
+
+def test_small_sweep_runs_each_experiment_with_its_own_params_and_metrics(swept: Swept) -> None:
+    assert swept.result.returncode == 0, swept.result.stdout + swept.result.stderr
+    assert swept.names == ["small-exp-1", "small-exp-2", "small-exp-3"]
+    found = experiments(swept.project)
+    mine = {name: found[name] for name in swept.names}
+    assert {exp["state"] for exp in mine.values()} == {"success"}
+    assert sorted(str(exp["params"]["model"]["C"]) for exp in mine.values()) == sorted(C_VALUES)
+    assert all(exp["params"]["model"]["name"] == "logistic_regression" for exp in mine.values())
+    log_losses = {exp["metrics"]["validation"]["log_loss"] for exp in mine.values()}
+    assert len(log_losses) == 3
+    models = {exp["outs"][MODEL]["hash"] for exp in mine.values()}
+    assert len(models) == 3
+
+    # the printed table ranks them on validation error, best first
+    table = swept.result.stdout.split("ranked on validation.error_rate", 1)[1]
+    printed = [name for line in table.splitlines() for name in line.split()[1:2] if name in swept.names]
+    by_validation = sorted(swept.names, key=lambda n: mine[n]["metrics"]["validation"]["error_rate"])
+    assert [mine[n]["metrics"]["validation"]["error_rate"] for n in printed] == [
+        mine[n]["metrics"]["validation"]["error_rate"] for n in by_validation
+    ]
+    assert f"best: {printed[0]};" in swept.result.stdout
+
+
+def test_plots_diff_compares_the_experiments_side_by_side(swept: Swept, tmp_path: Path) -> None:
+    run(["dvc", "plots", "diff", *swept.names, "-o", str(tmp_path / "plots")], swept.project)
+    page = (tmp_path / "plots" / "index.html").read_text()
+    for axis in ("true positive rate", "recall", "predicted"):  # ROC, precision-recall, confusion matrix
+        assert axis in page
+    for name in swept.names:
+        assert name in page
+
+
+def test_a_broken_experiment_fails_alone_and_is_reported(swept: Swept) -> None:
+    result = sweep(swept.project, "--label", "broken", *SMALL, "-S", "model.C=0.2,-1,2")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "broken-exp-2 failed" in result.stdout
+    assert "model.C: Input should be greater than 0" in result.stdout  # the stage's own error, from its log
+    found = experiments(swept.project)
+    assert found["broken-exp-1"]["state"] == "success"
+    assert found["broken-exp-3"]["state"] == "success"
+    assert "broken-exp-2" not in run(["dvc", "queue", "status"], swept.project).stdout  # removed once reported
+
+
+def test_branch_of_the_best_experiment_holds_its_params_and_lock(swept: Swept) -> None:
+    found = experiments(swept.project)
+    best = min(swept.names, key=lambda n: found[n]["metrics"]["validation"]["error_rate"])
+    run(["dvc", "exp", "branch", best, "promoted"], swept.project)
+
+    def at(rev: str, path: str) -> Any:
+        return yaml.safe_load(run(["git", "show", f"{rev}:{path}"], swept.project).stdout)
+
+    lock_outs = {
+        out["path"]: out["md5"]
+        for stage in at("promoted", "dvc.lock")["stages"].values()
+        for out in stage.get("outs", [])
+    }
+    assert lock_outs[MODEL] == found[best]["outs"][MODEL]["hash"]
+    head_outs = {
+        out["path"]: out["md5"] for stage in at("HEAD", "dvc.lock")["stages"].values() for out in stage.get("outs", [])
+    }
+    assert lock_outs[MODEL] != head_outs[MODEL]
+    assert at("promoted", "params.yaml")["model"] == found[best]["params"]["model"]
+    assert run(["git", "rev-parse", "promoted"], swept.project).stdout.strip() == found[best]["rev"]
+
+
+def test_push_then_pull_in_another_clone_restores_the_same_model(swept: Swept, tmp_path: Path) -> None:
+    project, name = swept.project, swept.names[0]
+    expected = experiments(project)[name]["outs"][MODEL]["hash"]
+    remote, storage = tmp_path / "remote.git", tmp_path / "storage"
+    run(["git", "init", "-q", "--bare", str(remote)], tmp_path)
+    run(["git", "remote", "add", "origin", str(remote)], project)
+    run(["git", "push", "-q", "origin", "HEAD:main"], project)
+    # --local: a default remote in the committed .dvc/config is not ours to use
+    run(["dvc", "remote", "add", "--local", "-d", "-f", "storage", str(storage)], project)
+    run(["dvc", "exp", "push", "origin", name], project)
+
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", "-b", "main", str(remote), str(clone)], tmp_path)
+    run(["dvc", "remote", "add", "--local", "-d", "-f", "storage", str(storage)], clone)
+    run(["dvc", "exp", "pull", "origin", name], clone)
+    run(["dvc", "exp", "apply", name], clone)
+    assert md5_file(clone / MODEL) == expected
+    assert yaml.safe_load((clone / "params.yaml").read_text())["model"]["C"] == float(
+        experiments(project)[name]["params"]["model"]["C"]
+    )

@@ -1,0 +1,133 @@
+"""params.yaml is the composition of conf/, and every config option composes into valid stage configs.
+
+Which configs a stage builds, from which keys, is read from the stage modules themselves (their
+`load(Config, field="dotted.key")` call), so this test follows the stages as they change.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from census_income import config
+from census_income.compose import compose_params
+from census_income.errors import ConfigError
+from tests.conftest import REPO_ROOT
+
+CONF = REPO_ROOT / "conf"
+STAGES = REPO_ROOT / "src" / "census_income" / "stages"
+TRAIN_KEYS = {"model": "model", "schema": "data.schema", "seed": "seed", "mode": "validation.mode"}
+
+
+def group_options() -> list[str]:
+    """`group=option` for every option file of every config group (`+group=option` outside defaults)."""
+    defaults = yaml.safe_load((CONF / "config.yaml").read_text(encoding="utf-8"))["defaults"]
+    in_defaults = {next(iter(entry)) for entry in defaults if isinstance(entry, dict)}
+    return [
+        f"{'' if group.name in in_defaults else '+'}{group.name}={option.stem}"
+        for group in sorted(p for p in CONF.iterdir() if p.is_dir())
+        for option in sorted(group.glob("*.yaml"))
+    ]
+
+
+def stage_loads() -> dict[str, tuple[str, dict[str, str]]]:
+    """`stage -> (config class name, {field: dotted key})` from each stage module's `load(...)` call."""
+    found = {}
+    for module in sorted(STAGES.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "load":
+                assert isinstance(node.args[0], ast.Name), module
+                keys = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
+                found[module.stem] = (node.args[0].id, keys)
+    return found
+
+
+def leaves(tree: dict[str, Any], above: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """`(path, value)` for every non-mapping value of a nested mapping."""
+    found = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            found += leaves(value, (*above, key))
+        else:
+            found.append(((*above, key), value))
+    return found
+
+
+def compose(tmp_path: Path, *overrides: str) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path / "params.yaml"
+    compose_params(out, CONF, list(overrides))
+    return out, yaml.safe_load(out.read_text(encoding="utf-8"))
+
+
+def test_committed_params_equal_the_composition_of_conf(tmp_path: Path) -> None:
+    composed, _ = compose(tmp_path)
+    committed = (REPO_ROOT / "params.yaml").read_bytes()
+    if composed.read_bytes() != committed:
+        diff = difflib.unified_diff(
+            committed.decode().splitlines(),
+            composed.read_text().splitlines(),
+            "params.yaml (committed)",
+            "composition of conf/",
+            lineterm="",
+        )
+        pytest.fail("params.yaml is stale: run `make params` and commit it\n" + "\n".join(list(diff)[:40]))
+
+
+def test_the_stage_loads_were_found() -> None:
+    loads = stage_loads()
+    assert {"ingest", "prepare", "split", "featurize", "train", "evaluate"} <= set(loads)
+    for class_name, keys in loads.values():
+        assert isinstance(getattr(config, class_name), type) and keys
+
+
+def test_every_stage_declares_the_params_it_loads() -> None:
+    """A key a stage reads but dvc.yaml does not list would not rerun the stage when it changes."""
+    declared = {
+        name: stage.get("do", stage).get("params", [])
+        for name, stage in yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"].items()
+    }
+    for stage, (_, keys) in stage_loads().items():
+        for dotted in keys.values():
+            covered = any(dotted == key or dotted.startswith(f"{key}.") for key in declared[stage])
+            assert covered, f"stage {stage} loads `{dotted}` but dvc.yaml does not list it under its params"
+
+
+@pytest.mark.parametrize("override", group_options())
+def test_every_option_composes_and_validates(tmp_path: Path, override: str) -> None:
+    path, params = compose(tmp_path, override)
+    group, option = override.lstrip("+").split("=")
+    text = (CONF / group / f"{option}.yaml").read_text(encoding="utf-8")
+    chosen = {k: v for k, v in (yaml.safe_load(text) or {}).items() if k != "defaults"}
+    # an option's values land under its group, or at the top with `# @package _global_`
+    prefix = [] if "@package _global_" in text else [group]
+    for dotted, value in leaves(chosen):
+        node: Any = params
+        for key in [*prefix, *dotted]:
+            node = node[key]
+        assert node == value, f"{override}: {'.'.join([*prefix, *dotted])} not taken from the option"
+
+    for stage, (class_name, keys) in stage_loads().items():
+        if stage == "generate" and not params["data"]["generate"]:
+            continue  # no generate stage for real data sets
+        loaded = config.load(getattr(config, class_name), path, **keys)
+        assert isinstance(loaded, getattr(config, class_name)), stage
+
+
+def test_overrides_reach_the_typed_config(tmp_path: Path) -> None:
+    """What `dvc exp run -S model=random_forest -S model.n_estimators=50` composes."""
+    path, _ = compose(tmp_path, "model=random_forest", "model.n_estimators=50", "split=stratified")
+    train = config.load(config.TrainConfig, path, **TRAIN_KEYS)
+    assert isinstance(train.model, config.RandomForestConfig) and train.model.n_estimators == 50
+    split = config.load(config.SplitConfig, path, method="split.method")
+    assert split.method == "stratified"
+
+
+def test_a_bad_override_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    path, _ = compose(tmp_path, "model=random_forest", "model.n_estimators=-3")
+    with pytest.raises(ConfigError, match=r": model\.n_estimators: Input should be greater than 0"):
+        config.load(config.TrainConfig, path, **TRAIN_KEYS)

@@ -1,0 +1,148 @@
+"""config.load: params.yaml into typed stage configs; any mistake is one line naming the key."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from census_income.config import (
+    FeaturizeConfig,
+    RandomForestConfig,
+    SplitStageConfig,
+    TrainConfig,
+    load,
+    to_snake_case,
+)
+from census_income.errors import ConfigError
+from tests.conftest import REPO_ROOT
+
+Params = dict[str, Any]
+TRAIN_KEYS = {"model": "model", "schema": "data.schema", "seed": "seed", "mode": "validation.mode"}
+FEATURIZE_KEYS = {
+    "features": "features",
+    "schema": "data.schema",
+    "contract": "data.contract",
+    "split_rules": "validation.split",
+    "mode": "validation.mode",
+}
+
+
+@pytest.fixture(scope="module")
+def committed() -> Params:
+    params: Params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    return params
+
+
+def write(tmp_path: Path, params: Params, edit: Callable[[Params], object] = lambda p: None) -> Path:
+    """The committed params with one edit, as a params.yaml under tmp_path."""
+    changed = copy.deepcopy(params)
+    edit(changed)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(changed), encoding="utf-8")
+    return path
+
+
+def config_error(path: Path, config_type: type[Any] = TrainConfig, keys: dict[str, str] = TRAIN_KEYS) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load(config_type, path, **keys)
+    message = str(caught.value)
+    assert "\n" not in message, message
+    assert message.startswith(f"{path}: "), message
+    return message
+
+
+def test_committed_params_load_into_typed_configs(tmp_path: Path, committed: Params) -> None:
+    cfg = load(TrainConfig, write(tmp_path, committed), **TRAIN_KEYS)
+    assert cfg.model.name == committed["model"]["name"]
+    assert cfg.seed == committed["seed"]
+    assert cfg.schema_.target == to_snake_case(committed["data"]["schema"]["label"]["column"])
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.seed = 1  # type: ignore[misc]
+
+
+def test_unknown_key_names_the_dotted_key(tmp_path: Path, committed: Params) -> None:
+    path = write(tmp_path, committed, lambda p: p["model"].update(n_estimatorz=10))
+    assert "model.n_estimatorz: Extra inputs are not permitted" in config_error(path)
+
+
+def test_wrong_type_names_the_dotted_key_and_the_value(tmp_path: Path, committed: Params) -> None:
+    path = write(tmp_path, committed, lambda p: p.update(model={"name": "random_forest", "n_estimators": "many"}))
+    message = config_error(path)
+    assert ": model.n_estimators: " in message
+    assert "(got 'many')" in message
+
+
+def test_nested_key_deep_in_the_data_section(tmp_path: Path, committed: Params) -> None:
+    path = write(tmp_path, committed, lambda p: p["data"]["contract"]["categorical"]["workclass"].update(max_missing=2))
+    message = config_error(path, FeaturizeConfig, FEATURIZE_KEYS)
+    assert ": data.contract.categorical.workclass.max_missing: " in message
+
+
+def test_wrong_type_in_a_union_names_the_key_not_the_member(tmp_path: Path, committed: Params) -> None:
+    """`min_frequency: float | int | None`: pydantic's member names are no part of the key."""
+    path = write(tmp_path, committed, lambda p: p["features"].update(min_frequency="often"))
+    message = config_error(path, FeaturizeConfig, FEATURIZE_KEYS)
+    assert ": features.min_frequency: " in message
+    path = write(tmp_path, committed, lambda p: p.update(model={"name": "random_forest", "max_features": "all"}))
+    assert ": model.max_features: " in config_error(path)
+
+
+def test_unknown_model_name_names_model_name(tmp_path: Path, committed: Params) -> None:
+    path = write(tmp_path, committed, lambda p: p["model"].update(name="nope"))
+    message = config_error(path)
+    assert ": model.name: " in message
+    assert "'nope'" in message and "random_forest" in message
+
+
+def test_missing_model_name(tmp_path: Path, committed: Params) -> None:
+    path = write(tmp_path, committed, lambda p: p["model"].pop("name"))
+    assert ": model.name: " in config_error(path)
+
+
+def test_missing_section_names_the_key(tmp_path: Path, committed: Params) -> None:
+    path = write(tmp_path, committed, lambda p: p.pop("seed"))
+    assert config_error(path) == f"{path}: seed: missing"
+
+
+def test_a_wrong_value_in_the_split_section(tmp_path: Path, committed: Params) -> None:
+    path = write(tmp_path, committed, lambda p: p["split"].update(method="random"))
+    keys = {
+        "split": "split",
+        "schema": "data.schema",
+        "seed": "seed",
+        "contract": "data.contract",
+        "rules": "validation.data",
+        "split_rules": "validation.split",
+        "mode": "validation.mode",
+    }
+    assert ": split.method: " in config_error(path, SplitStageConfig, keys)
+
+
+def test_missing_file_and_invalid_yaml(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.yaml"
+    assert config_error(missing) == f"{missing}: not found (run `make params`)"
+    broken = tmp_path / "params.yaml"
+    broken.write_text("model: [unclosed\n", encoding="utf-8")
+    assert "not valid YAML" in config_error(broken)
+    broken.write_text("- a list\n", encoding="utf-8")
+    assert config_error(broken) == f"{broken}: expected a mapping at the top level"
+
+
+def test_defaults_fill_what_a_config_group_leaves_out(tmp_path: Path, committed: Params) -> None:
+    path = write(tmp_path, committed, lambda p: p.update(model={"name": "random_forest"}))
+    model = load(TrainConfig, path, **TRAIN_KEYS).model
+    assert isinstance(model, RandomForestConfig)
+    assert model.n_estimators == RandomForestConfig.model_fields["n_estimators"].default
+
+
+@pytest.mark.parametrize(
+    ("raw", "snake"),
+    [("native-country", "native_country"), (" Hours per week ", "hours_per_week"), ("a--b__c", "a_b_c")],
+)
+def test_to_snake_case(raw: str, snake: str) -> None:
+    assert to_snake_case(raw) == snake

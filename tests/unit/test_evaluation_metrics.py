@@ -1,0 +1,86 @@
+"""evaluation: metrics on examples small enough to compute by hand, and per slice."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from census_income.config import FeaturesConfig, Schema
+from census_income.evaluation import METRICS, classification_metrics, evaluate_model, slice_metrics
+from census_income.features import featurize, fit_featurizer
+from census_income.models import fit_model, scoring_pipeline
+from tests.unit.conftest import SMALL_MODELS
+
+Y = np.array([0, 0, 1, 1])
+
+
+def test_perfect_scores() -> None:
+    metrics = classification_metrics(Y, np.array([0.1, 0.2, 0.8, 0.9]), threshold=0.5)
+    assert set(metrics) == set(METRICS)
+    assert metrics["roc_auc"] == 1.0
+    assert metrics["average_precision"] == 1.0
+    assert metrics["accuracy"] == 1.0
+    assert metrics["error_rate"] == 0.0
+    assert metrics["f1"] == 1.0
+
+
+def test_a_known_imperfect_example() -> None:
+    """Ranked .8(+) .4(-) .35(+) .1(-): one pair of four out of order, one positive missed at 0.5."""
+    metrics = classification_metrics(Y, np.array([0.1, 0.4, 0.35, 0.8]), threshold=0.5)
+    assert metrics["roc_auc"] == 0.75
+    assert metrics["average_precision"] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3, abs=1e-6)
+    assert metrics["accuracy"] == 0.75
+    assert metrics["error_rate"] == 0.25
+    assert metrics["f1"] == pytest.approx(2 / 3, abs=1e-6)
+    assert metrics["brier"] == pytest.approx((0.01 + 0.16 + 0.4225 + 0.04) / 4, abs=1e-6)
+    assert metrics["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.6, 0.35, 0.8])), abs=1e-6)
+
+
+def test_threshold_moves_the_thresholded_metrics_only() -> None:
+    proba = np.array([0.1, 0.4, 0.35, 0.8])
+    low, high = classification_metrics(Y, proba, 0.3), classification_metrics(Y, proba, 0.5)
+    assert low["error_rate"] == 0.25 and low["f1"] == pytest.approx(0.8, abs=1e-6)
+    assert low["roc_auc"] == high["roc_auc"] and low["log_loss"] == high["log_loss"]
+
+
+def test_one_class_gives_nan_for_ranking_metrics_not_an_error() -> None:
+    metrics = classification_metrics(np.array([1, 1]), np.array([0.9, 0.2]), threshold=0.5)
+    assert math.isnan(metrics["roc_auc"]) and math.isnan(metrics["average_precision"])
+    assert metrics["error_rate"] == 0.5
+
+
+def test_slice_metrics_per_value() -> None:
+    frame = pd.DataFrame(
+        {
+            "income": [0, 1, 0, 1, 0, 1],
+            "sex": pd.Categorical(["F", "F", "M", "M", "M", None]),
+        }
+    )
+    proba = np.array([0.2, 0.9, 0.7, 0.6, 0.1, 0.4])
+    result = slice_metrics(frame, "income", proba, ["sex"], threshold=0.5)
+    assert list(result) == ["sex"]
+    assert sorted(result["sex"]) == ["<missing>", "F", "M"]
+    female, male, missing = result["sex"]["F"], result["sex"]["M"], result["sex"]["<missing>"]
+    assert female["rows"] == 2 and female["roc_auc"] == 1.0 and female["error_rate"] == 0.0
+    # M: labels 0,1,0 scored .7,.6,.1 -> one of two pairs in order, the .7 negative is an error
+    assert male["rows"] == 3 and male["roc_auc"] == 0.5 and male["error_rate"] == pytest.approx(1 / 3, abs=1e-6)
+    assert missing["rows"] == 1 and missing["error_rate"] == 1.0
+    assert sum(values["rows"] for values in result["sex"].values()) == len(frame)
+
+
+def test_evaluate_model_scores_every_split(
+    splits: dict[str, pd.DataFrame], features_cfg: FeaturesConfig, schema: Schema
+) -> None:
+    featurizer = fit_featurizer(splits["train"], features_cfg, schema)
+    train = featurize(featurizer, splits["train"], schema)
+    estimator = fit_model(train, schema.target, SMALL_MODELS["random_forest"], seed=0)
+    model = scoring_pipeline(featurizer, estimator)
+    overall, scores = evaluate_model(model, splits, schema.features, schema.target, threshold=0.5)
+    assert set(overall) == set(scores) == set(splits)
+    for name, frame in splits.items():
+        assert scores[name].shape == (len(frame),)
+        recomputed = classification_metrics(frame[schema.target].to_numpy(), scores[name], 0.5)
+        assert overall[name] == recomputed

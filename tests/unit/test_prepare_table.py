@@ -1,0 +1,125 @@
+"""prepare: raw text parts into one typed, normalised table, without touching the inputs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from census_income.config import Label, Schema, SourceFormat
+from census_income.data.prepare import PART, ROW_ID, prepare
+from census_income.errors import PipelineError
+
+
+def tiny_raw(**overrides: list[str]) -> pd.DataFrame:
+    """Three raw rows with the raw (hyphenated, padded) column names."""
+    columns = {
+        "age": ["39", " 50", "38 "],
+        "workclass": [" State-gov", "?", " Private "],
+        "capital-gain": ["2174", "0", "0"],
+        "native-country": [" United-States", " ?", ""],
+        "income": [" <=50K", " >50K.", ">50K"],
+    }
+    columns.update(overrides)
+    return pd.DataFrame(columns, dtype="string")
+
+
+def test_names_are_snake_case_and_columns_ordered(fmt: SourceFormat, schema: Schema) -> None:
+    table = prepare({"train": tiny_raw()}, fmt, schema)
+    assert list(table.columns) == [ROW_ID, PART, *schema.features, schema.target]
+    assert "native_country" in table and "capital_gain" in table
+
+
+def test_text_is_stripped_and_missing_marker_becomes_na(fmt: SourceFormat, schema: Schema) -> None:
+    table = prepare({"train": tiny_raw()}, fmt, schema)
+    assert table["workclass"].tolist()[0] == "State-gov"
+    assert table["workclass"].tolist()[2] == "Private"
+    assert table["workclass"].isna().tolist() == [False, True, False]
+    # ` ?` (padded marker) and an empty field are missing too
+    assert table["native_country"].isna().tolist() == [False, True, True]
+    assert "?" not in set(table["workclass"].cat.categories)
+
+
+def test_label_suffix_removed_and_binary(fmt: SourceFormat, schema: Schema) -> None:
+    table = prepare({"train": tiny_raw()}, fmt, schema)
+    assert table["income"].tolist() == [0, 1, 1]
+    assert set(table["income"].unique()) <= {0, 1}
+
+
+def test_label_suffix_is_kept_when_not_configured(fmt: SourceFormat) -> None:
+    schema = Schema(
+        categorical=["workclass", "native_country"],
+        numeric=["age", "capital_gain"],
+        label=Label(column="income", positive=">50K"),
+    )
+    table = prepare({"train": tiny_raw()}, fmt, schema)
+    assert table["income"].tolist() == [0, 0, 1]
+
+
+def test_dtypes(fmt: SourceFormat, schema: Schema) -> None:
+    table = prepare({"train": tiny_raw(), "test": tiny_raw()}, fmt, schema)
+    for column in schema.categorical:
+        assert isinstance(table[column].dtype, pd.CategoricalDtype), column
+    for column in schema.numeric:
+        assert table[column].dtype == "int64", column
+    assert table[schema.target].dtype == "int8"
+    assert table[ROW_ID].dtype == "int64"
+    assert table["age"].tolist() == [39, 50, 38, 39, 50, 38]
+
+
+def test_parts_and_unique_row_ids(raw_parts: dict[str, pd.DataFrame], fmt: SourceFormat, schema: Schema) -> None:
+    # the order of the mapping does not matter: train rows come first
+    table = prepare({"test": raw_parts["test"], "train": raw_parts["train"]}, fmt, schema)
+    assert len(table) == len(raw_parts["train"]) + len(raw_parts["test"])
+    assert table[ROW_ID].is_unique
+    assert table[ROW_ID].tolist() == list(range(len(table)))
+    assert table[PART].astype(str).tolist() == ["train"] * 80 + ["test"] * 40
+    # the test part's `<=50K.` / `>50K.` labels count the same as train's
+    assert 0 < table.loc[table[PART] == "test", "income"].mean() < 1
+
+
+def test_categories_are_the_union_of_the_parts(fmt: SourceFormat, schema: Schema) -> None:
+    train = tiny_raw(workclass=["Private", "Private", "Private"])
+    test = tiny_raw(workclass=["Never-worked", "Private", "?"])
+    table = prepare({"train": train, "test": test}, fmt, schema)
+    assert set(table["workclass"].cat.categories) == {"Private", "Never-worked"}
+    assert table["workclass"].tolist()[3] == "Never-worked"
+
+
+def test_inputs_are_not_changed(raw_parts: dict[str, pd.DataFrame], fmt: SourceFormat, schema: Schema) -> None:
+    before = {name: frame.copy(deep=True) for name, frame in raw_parts.items()}
+    prepare(raw_parts, fmt, schema)
+    assert raw_parts.keys() == before.keys()
+    for name, frame in raw_parts.items():
+        pd.testing.assert_frame_equal(frame, before[name])
+
+
+def test_non_numeric_value_names_the_column(fmt: SourceFormat, schema: Schema) -> None:
+    raw = tiny_raw(**{"capital-gain": ["0", "12x", "0"]})
+    with pytest.raises(PipelineError, match=r"column capital_gain: not an integer: \['12x'\]"):
+        prepare({"train": raw}, fmt, schema)
+
+
+def test_fractional_value_is_not_an_integer(fmt: SourceFormat, schema: Schema) -> None:
+    with pytest.raises(PipelineError, match=r"column age: not an integer"):
+        prepare({"train": tiny_raw(age=["39", "40.5", "41"])}, fmt, schema)
+
+
+def test_missing_number_is_an_error_naming_the_column(fmt: SourceFormat, schema: Schema) -> None:
+    """Numeric columns are complete by contract: a `?` there is reported, not silently filled."""
+    with pytest.raises(PipelineError, match=r"column age: 1 missing values"):
+        prepare({"train": tiny_raw(age=["39", "?", "41"])}, fmt, schema)
+
+
+def test_missing_column_is_named(fmt: SourceFormat, schema: Schema) -> None:
+    raw = tiny_raw().drop(columns=["capital-gain"])
+    with pytest.raises(PipelineError, match=r"columns missing from raw part train: \['capital_gain'\]"):
+        prepare({"train": raw}, fmt, schema)
+
+
+def test_typed_input_from_parquet_sources(fmt: SourceFormat, schema: Schema) -> None:
+    """A Parquet source keeps its integer columns: they pass through unchanged."""
+    raw = tiny_raw().astype({"age": "string"})
+    raw["age"] = [39, 50, 38]
+    table = prepare({"train": raw}, fmt, schema)
+    assert table["age"].dtype == "int64"
+    assert table["age"].tolist() == [39, 50, 38]

@@ -1,0 +1,221 @@
+"""Unit tests of the sweep orchestration's pure parts: commands, names, `dvc exp show --json`, ranking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from census_income.compose import compose_params
+from census_income.sweep import (
+    DEFAULT_GRID,
+    Experiment,
+    Sweep,
+    flatten,
+    format_table,
+    free_label,
+    log_tail,
+    lower_is_better,
+    parse_experiments,
+    queue_command,
+    queue_states,
+    queued_names,
+    rank,
+    sweep_environment,
+    varying_params,
+)
+from tests.conftest import REPO_ROOT
+
+
+def _metrics(validation_error: float, test_error: float, auc: float = 0.9) -> dict[str, Any]:
+    return {
+        "reports/evaluate/metrics.json": {
+            "data": {
+                "validation": {"error_rate": validation_error, "roc_auc": auc, "log_loss": 0.3},
+                "test": {"error_rate": test_error, "roc_auc": auc},
+            }
+        },
+        "reports/gates/train.json": {"data": {"features-train": {"passed": 9, "success": True}}},
+    }
+
+
+def _rev(rev: str, name: str | None, model: dict[str, Any], metrics: dict[str, Any] | None, error: Any = None) -> Any:
+    data = {"rev": rev, "params": {"params.yaml": {"data": {"model": model, "seed": 42}}}, "metrics": metrics or {}}
+    return {"rev": rev, "name": name, "data": data, "error": error, "experiments": None}
+
+
+def _show() -> list[dict[str, Any]]:
+    """The shape `dvc exp show --json` gives (DVC 3.67), trimmed to what the sweep reads."""
+    lr = {"name": "logistic_regression", "C": 1.0}
+    hgb = {"name": "hist_gradient_boosting", "max_iter": 300}
+    baseline = _rev("b" * 40, "main", hgb, _metrics(0.125, 0.126))
+    baseline["experiments"] = [
+        {"revs": [_rev("1" * 40, "sweep1-lr-1", lr, _metrics(0.15, 0.151))], "executor": None, "name": "sweep1-lr-1"},
+        {
+            "revs": [_rev("2" * 40, "sweep1-lr-2", {**lr, "C": -1.0}, None, {"msg": "No such file", "type": "E"})],
+            "executor": {"state": "running", "name": "dvc-task", "local": None},
+            "name": "sweep1-lr-2",
+        },
+        {
+            # a failed experiment's files are its baseline's: its numbers must not be shown
+            "revs": [
+                _rev(
+                    "2" * 40, "sweep1-lr-2", {**lr, "C": -1.0}, _metrics(0.125, 0.126), {"msg": "Experiment run failed"}
+                )
+            ],
+            "executor": {"state": "failed", "name": "dvc-task", "local": None},
+            "name": "sweep1-lr-2",
+        },
+        {
+            "revs": [_rev("3" * 40, "sweep1-hgb-1", {**hgb, "max_iter": 600}, _metrics(0.119, 0.124, 0.93))],
+            "executor": {"state": "success", "name": "dvc-task", "local": None},
+            "name": "sweep1-hgb-1",
+        },
+        {
+            "revs": [_rev("4" * 40, None, hgb, None)],
+            "executor": {"state": "queued", "name": None, "local": None},
+            "name": None,
+        },
+    ]
+    return [_rev("workspace", None, hgb, _metrics(0.2, 0.2)), baseline]
+
+
+def test_queue_command_names_the_sweep_and_passes_every_override() -> None:
+    sweep = Sweep("lr", ("+experiment=lr_tuned", "model.C=0.3,3.0"))
+    assert queue_command(sweep, "sweep2") == [
+        "exp",
+        "run",
+        "--queue",
+        "-n",
+        "sweep2-lr",
+        "-S",
+        "+experiment=lr_tuned",
+        "-S",
+        "model.C=0.3,3.0",
+    ]
+
+
+def test_queued_names_are_read_from_dvc_output() -> None:
+    output = (
+        "Queueing with overrides '{'params.yaml': ['model.C=0.5']}'.\n"
+        "Queued experiment 'sweep1-lr-1' for future execution.\n"
+        "Queueing with overrides '{'params.yaml': ['model.C=-1']}'.\n"
+        "Queued experiment 'sweep1-lr-2' for future execution.\n"
+    )
+    assert queued_names(output) == ["sweep1-lr-1", "sweep1-lr-2"]
+    assert queued_names("ERROR: Experiment conflicts with existing experiment 'x'") == []
+
+
+def test_queue_states_reads_the_named_rows_of_dvc_queue_status() -> None:
+    table = (
+        "Task     Name          Created       Status\n"
+        "941f345  sweep1-lr-1   07:07 AM      Running\n"
+        "f34d02e  sweep1-lr-2   Nov 22, 2026  Failed\n"
+        "0c1f9df  other-1       07:17 AM      Success\n"
+        "ab12cd3                07:18 AM      Queued\n"
+        "\nWorker status: 1 active, 0 idle\n"
+    )
+    assert queue_states(table, ["sweep1-lr-1", "sweep1-lr-2", "sweep1-lr-3"]) == {
+        "sweep1-lr-1": "running",
+        "sweep1-lr-2": "failed",
+    }
+    assert queue_states("No experiment tasks in the queue.\n", ["sweep1-lr-1"]) == {}
+    assert set(queue_states(table)) == {"sweep1-lr-1", "sweep1-lr-2", "other-1", "07:18"}
+
+
+def test_free_label_skips_labels_already_used() -> None:
+    assert free_label([]) == "sweep1"
+    assert free_label(["main", "sweep1-hgb-1", "sweep2-lr-2", "sweep10-x"]) == "sweep3"
+    assert free_label(["sweep1"]) == "sweep1"  # only `sweep1-...` names hold the label
+
+
+def test_flatten_joins_nested_keys_and_keeps_lists() -> None:
+    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": None}) == {"a.b": 1, "a.c.d": [1, 2], "e": None}
+
+
+def test_parse_keeps_the_last_state_of_each_experiment_and_skips_the_workspace() -> None:
+    experiments = {exp.name: exp for exp in parse_experiments(_show())}
+    assert list(experiments) == ["main", "sweep1-lr-1", "sweep1-lr-2", "sweep1-hgb-1", "4444444"]
+    assert experiments["main"].state == "baseline"
+    assert experiments["sweep1-lr-1"].state == "success"  # no executor: a finished experiment
+    assert experiments["sweep1-lr-2"].state == "failed"
+    assert experiments["sweep1-lr-2"].error == "Experiment run failed"
+    assert experiments["4444444"].state == "queued"
+    assert experiments["sweep1-hgb-1"].params["model.max_iter"] == 600
+    assert experiments["sweep1-hgb-1"].metric("validation.error_rate") == 0.119
+    assert experiments["sweep1-hgb-1"].metric("reports/evaluate/metrics.json:test.error_rate") == 0.124
+    assert experiments["sweep1-hgb-1"].metric("features-train.success") is None  # booleans are not metrics
+    assert experiments["4444444"].metric("validation.error_rate") is None
+
+
+def test_rank_orders_on_validation_in_the_metric_direction_and_puts_unscored_last() -> None:
+    experiments = parse_experiments(_show())
+    by_error = [exp.name for exp in rank(experiments, "validation.error_rate")]
+    assert by_error[:3] == ["sweep1-hgb-1", "main", "sweep1-lr-1"]
+    assert set(by_error[3:]) == {"sweep1-lr-2", "4444444"}
+    by_auc = [exp.name for exp in rank(experiments, "validation.roc_auc")]
+    assert by_auc[0] == "sweep1-hgb-1"
+    assert lower_is_better("validation.log_loss")
+    assert not lower_is_better("validation.roc_auc")
+
+
+def test_rank_never_uses_test_metrics_unless_asked() -> None:
+    # better on validation, worse on test: validation decides
+    a = Experiment("a", "1", "success", metrics={"m.json": {"validation.error_rate": 0.10, "test.error_rate": 0.20}})
+    b = Experiment("b", "2", "success", metrics={"m.json": {"validation.error_rate": 0.11, "test.error_rate": 0.05}})
+    assert [exp.name for exp in rank([b, a])] == ["a", "b"]
+
+
+def test_table_shows_only_params_that_differ_and_marks_failures() -> None:
+    experiments = parse_experiments(_show())
+    assert varying_params(experiments) == ["model.C", "model.max_iter"]  # seed is equal; model.name is its column
+    table = format_table(experiments).splitlines()
+    header = table[0].split()
+    assert header[:5] == ["rank", "experiment", "state", "model", "params"]
+    assert header[5] == "validation.error_rate"
+    assert table[1].split()[:5] == ["1", "sweep1-hgb-1", "success", "hist_gradient_boosting", "max_iter=600"]
+    failed = next(line for line in table if "sweep1-lr-2" in line).split()
+    assert failed[0] == "-"
+    assert failed[2] == "failed"
+    assert failed[-5:] == ["-"] * 5
+
+
+def test_log_tail_drops_repeated_lines() -> None:
+    log = "a\nb\nERROR: x\nERROR: x\n"
+    assert log_tail(log) == "a\nb\nERROR: x"
+    assert log_tail("\n".join(str(i) for i in range(40)), lines=3) == "37\n38\n39"
+
+
+def test_environment_puts_this_python_first_and_shares_cores_between_workers() -> None:
+    env = sweep_environment(2, {"PATH": "/usr/bin"})
+    assert env["PATH"].endswith("/usr/bin")
+    assert Path(env["PATH"].split(":")[0], "python").exists()
+    assert int(env["OMP_NUM_THREADS"]) >= 1
+    assert sweep_environment(2, {"OMP_NUM_THREADS": "7"})["OMP_NUM_THREADS"] == "7"  # a user's choice wins
+
+
+@pytest.mark.parametrize("sweep", DEFAULT_GRID, ids=lambda sweep: sweep.name)
+def test_default_grid_composes_with_every_value(sweep: Sweep, tmp_path: Path) -> None:
+    """Each grid entry, each swept value, composes `conf/` into a params.yaml with that value."""
+    fixed = [o for o in sweep.overrides if "," not in o]
+    swept = [o for o in sweep.overrides if "," in o]
+    assert len(swept) == 1
+    key, values = swept[0].split("=", 1)
+    for value in values.split(","):
+        out = tmp_path / f"{value}.yaml"
+        compose_params(out, REPO_ROOT / "conf", [*fixed, f"{key}={value}"])
+        params = flatten(yaml.safe_load(out.read_text()))
+        assert str(params[key]) == value
+
+
+def test_default_grid_has_six_experiments_covering_every_model_family(tmp_path: Path) -> None:
+    counts = [len(next(o for o in sweep.overrides if "," in o).split("=", 1)[1].split(",")) for sweep in DEFAULT_GRID]
+    assert sum(counts) >= 6
+    families = set()
+    for sweep in DEFAULT_GRID:
+        out = tmp_path / f"{sweep.name}.yaml"
+        compose_params(out, REPO_ROOT / "conf", [o for o in sweep.overrides if "," not in o])
+        families.add(yaml.safe_load(out.read_text())["model"]["name"])
+    assert families == {"logistic_regression", "random_forest", "hist_gradient_boosting"}
