@@ -7,7 +7,7 @@ RUN := $(UV) run --frozen --no-sync
 export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean docs bench-gates sweep bench-sweep
+.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -32,9 +32,11 @@ test: setup lint typecheck ## lint, type-check and run the whole test suite (slo
 test-fast: setup ## the tests not marked slow
 	$(RUN) pytest -m "not slow"
 
-lint: setup ## ruff lint and format check
+lint: setup ## ruff lint and format check; CI workflows: GitHub schema and zizmor security audit
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
+	$(RUN) zizmor --offline --quiet .github/workflows/
 
 format: setup ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix .
@@ -57,6 +59,42 @@ sweep: setup ## queue the default experiment grid, run it on 2 workers, rank on 
 
 bench-sweep: setup ## benchmark: default grid on 2 queue workers vs 1 (benchmarks/results.md)
 	$(RUN) python benchmarks/bench_sweep.py
+
+BASE ?= main
+PLOTS_URL ?=
+pr-report: setup ## report against BASE (default main): params, metrics, gates, stages -> reports/pr.md
+	$(RUN) census-income report --base "$(BASE)" $(if $(PLOTS_URL),--plots-url "$(PLOTS_URL)")
+
+check-lock: setup ## fail, saying what to run, when dvc.lock or params.yaml does not match code, conf/ or data
+	$(RUN) census-income check-lock
+
+# model registry and batch scoring: make register [VERSION=v1.2.0 | BUMP=minor], make promote VERSION=v1.2.0
+# STAGE=prod, make rollback [STAGE=prod], make predict INPUT=rows.csv [MODEL=prod] [OUTPUT=predictions.parquet]
+VERSION ?=
+BUMP ?=
+STAGE ?=
+MODEL ?= prod
+INPUT ?=
+OUTPUT ?= predictions.parquet
+register: setup ## register the current commit as a model version (VERSION=v1.2.0 or BUMP=major|minor|patch)
+	$(RUN) census-income register $(if $(VERSION),--version "$(VERSION)") $(if $(BUMP),--bump "$(BUMP)")
+
+promote: setup ## put model version VERSION in stage STAGE (staging, prod)
+	$(if $(and $(VERSION),$(STAGE)),,$(error usage: make promote VERSION=v1.2.0 STAGE=prod))
+	$(RUN) census-income promote "$(VERSION)" "$(STAGE)"
+
+rollback: setup ## move STAGE (default prod) back to the model version that held it before
+	$(RUN) census-income rollback --stage "$(or $(STAGE),prod)"
+
+models: setup ## list model versions: stage, commit, data md5, test metrics
+	$(RUN) census-income models
+
+predict: setup ## score INPUT (raw rows) with MODEL (version, stage or file; default prod) into OUTPUT
+	$(if $(INPUT),,$(error usage: make predict INPUT=rows.csv [MODEL=prod] [OUTPUT=predictions.parquet]))
+	$(RUN) census-income predict "$(INPUT)" -o "$(OUTPUT)" --model "$(MODEL)"
+
+bench-scoring: setup ## benchmark: 1M rows through census-income predict vs plain predict_proba (benchmarks/results.md)
+	$(RUN) python benchmarks/bench_scoring.py
 
 clean: ## remove the environment and caches (not data: use dvc gc for that)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

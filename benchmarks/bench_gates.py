@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,17 +64,68 @@ def run(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> float:
     return time.perf_counter() - started
 
 
-def import_seconds(env: dict[str, str], cwd: Path) -> float:
-    """Importing Great Expectations in a fresh process that has pandas (median of three)."""
-    probes = [
+def import_seconds(env: dict[str, str], cwd: Path, times: int = 3) -> list[float]:
+    """Importing Great Expectations in fresh processes that have pandas, `times` times."""
+    return [
         float(
             subprocess.run(
                 [sys.executable, "-c", IMPORT_PROBE], cwd=cwd, env=env, capture_output=True, text=True, check=True
             ).stdout
         )
-        for _ in range(3)
+        for _ in range(times)
     ]
-    return statistics.median(probes)
+
+
+def profile_suites(top: int = 3) -> list[tuple[str, int, int, float, list[tuple[float, str]]]]:
+    """Inside a reproduced project: time each data suite once on the stage outputs, and its
+    `top` dearest expectations alone. `(suite, rows, expectations, seconds, dearest)`."""
+    import logging
+
+    import pandas as pd
+
+    from census_income.config import IngestConfig, load
+    from census_income.contracts import suites
+    from census_income.contracts.gate import Gate
+    from census_income.stage import StageRun
+
+    logging.getLogger("census_income").setLevel(logging.ERROR)
+    cfg = load(
+        IngestConfig,
+        format="data.format",
+        schema="data.schema",
+        contract="data.contract",
+        rules="validation.data",
+        mode="validation.mode",
+    )
+    raw = pd.read_parquet("data/raw/train.parquet")
+    table = pd.read_parquet("data/prepared/table.parquet")
+    gate = Gate("bench", StageRun(stage="bench"), "warn")
+    gate.check("import", table.head(10), lambda: [suites._gxe().ExpectTableRowCountToBeBetween(min_value=0)])
+    checks = [
+        (
+            "raw (train part)",
+            raw,
+            suites.raw_suite,
+            (cfg.format, cfg.schema_, cfg.contract, cfg.rules, suites.stored_as_integers(raw, cfg.format, cfg.schema_)),
+        ),
+        ("prepared (table)", table, suites.prepared_suite, (cfg.schema_, cfg.contract, cfg.rules)),
+    ]
+    measured = []
+    for name, frame, build, config in checks:
+        expectations = build(*config)
+        started = time.perf_counter()
+        gate.check(name, frame, build, *config)
+        whole = time.perf_counter() - started
+        alone = []
+        for index, expectation in enumerate(expectations):
+            started = time.perf_counter()
+            gate.check(f"{name}-{index}", frame, lambda e=expectation: [e])
+            column = getattr(expectation, "column", None)
+            alone.append(
+                (time.perf_counter() - started, f"{expectation.expectation_type}" + (f"({column})" if column else ""))
+            )
+        measured.append((name, len(frame), len(expectations), whole, sorted(alone, reverse=True)[:top]))
+    return measured
 
 
 def stage_times(log_file: Path) -> list[StageTime]:
@@ -114,10 +164,12 @@ def table(title: str, times: list[StageTime], gx_import: float) -> list[str]:
 
 
 def render(
+    *,
     default: list[StageTime],
     large: list[StageTime],
     rows: int,
     gx_import: float,
+    suites: list[Any],
     loads: tuple[tuple[float, ...], tuple[float, ...]],
 ) -> str:
     over = [t for t in large if t.share > BUDGET]
@@ -132,7 +184,8 @@ def render(
         "",
         "Stage s is the stage's body as its run log records it (read, work, gates, write; interpreter start-up "
         "left out, which makes the share stricter). Gate s is building the suites (where Great Expectations is "
-        f"imported: {gx_import:.2f} s in a fresh process that already has pandas) plus validating, with the "
+        f"imported: {gx_import:.2f} s in a fresh process that already has pandas, the fastest of six probes before "
+        "and after the runs) plus validating, with the "
         "SUMMARY result format.",
         "",
         *table("Default data (bundled UCI Adult):", default, gx_import),
@@ -144,6 +197,18 @@ def render(
             "met by every stage."
             if not over
             else "NOT met by " + ", ".join(f"{t.name} ({t.share:.0%})" for t in over) + "."
+        ),
+        "",
+        f"Where the gate time goes at {rows:,} rows: each data suite once on the stage outputs (Great "
+        "Expectations already imported), and its dearest expectations validated alone:",
+        "",
+        "| suite | rows | expectations | seconds | dearest alone (s) |",
+        "| --- | ---: | ---: | ---: | --- |",
+        *(
+            f"| {name} | {n:,} | {count} | {seconds:.2f} | "
+            + ", ".join(f"{label} {cost:.2f}" for cost, label in dearest)
+            + " |"
+            for name, n, count, seconds, dearest in suites
         ),
     ]
     return "\n".join(lines) + "\n"
@@ -165,7 +230,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the large run")
     parser.add_argument("--results", type=Path, default=BENCH_DIR / "results.md", help="markdown file to update")
+    parser.add_argument("--profile-suites", action="store_true", help=argparse.SUPPRESS)  # run inside the copy
     args = parser.parse_args(argv)
+    if args.profile_suites:
+        print(json.dumps(profile_suites()))
+        return
 
     sys.path.insert(0, str(REPO_ROOT / "tests"))
     from conftest import make_project_copy, project_env
@@ -175,8 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(tmp)
         project = make_project_copy(work / "project")
         env: dict[str, Any] = project_env(project)
-        gx_import = import_seconds(env, project)
-        print(f"Great Expectations import: {gx_import:.2f} s", flush=True)
+        probes = import_seconds(env, project)
 
         env["CENSUS_INCOME_LOG_DIR"] = str(work / "logs-default")
         seconds = run(["dvc", "repro"], project, env, work / "default.log")
@@ -189,7 +257,29 @@ def main(argv: list[str] | None = None) -> None:
         large = stage_times(work / "logs-large" / "pipeline.jsonl")
         print(f"{args.rows:,} rows: dvc repro {seconds:.1f} s", flush=True)
 
-    section = render(default, large, args.rows, gx_import, (load_before, os.getloadavg()))
+        env["CENSUS_INCOME_GATE_DIR"] = str(work / "gates-profile")
+        profiled = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--profile-suites"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        suites = json.loads(profiled.stdout.strip().splitlines()[-1])
+        # the least disturbed of the probes before and after the runs: the machine may be shared
+        probes += import_seconds(env, project)
+        gx_import = min(probes)
+        print(f"Great Expectations import: {', '.join(f'{p:.2f}' for p in probes)} s", flush=True)
+
+    section = render(
+        default=default,
+        large=large,
+        rows=args.rows,
+        gx_import=gx_import,
+        suites=suites,
+        loads=(load_before, os.getloadavg()),
+    )
     print()
     print(section)
     update_results(args.results, section)

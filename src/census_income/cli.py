@@ -8,7 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from census_income.errors import PipelineError
+from census_income.lineage_report import add_lineage_arguments, lineage_command
 from census_income.paths import CONF_DIR, PARAMS_FILE, log_file
+from census_income.predict import add_predict_arguments, predict_command
+from census_income.registry import COMMANDS as REGISTRY_COMMANDS
+from census_income.registry import add_registry_commands, registry_command
+from census_income.report import add_report_arguments, report_command
 from census_income.sweep import add_sweep_arguments, sweep_command
 
 
@@ -28,6 +33,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     sweep = commands.add_parser("sweep", help="queue experiments, run them in parallel, rank them on validation")
     add_sweep_arguments(sweep)
 
+    add_registry_commands(commands)
+    predict = commands.add_parser("predict", help="score raw rows with a model version (gated, drift, shadow)")
+    add_predict_arguments(predict)
+
+    report = commands.add_parser("report", help="the pull-request report against a base revision (reports/pr.md)")
+    add_report_arguments(report)
+    commands.add_parser("check-lock", help="fail when dvc.lock or params.yaml is stale, saying what to run")
+    lineage = commands.add_parser("lineage", help="the current model's chain from dvc.lock; writes the model card")
+    add_lineage_arguments(lineage)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "params":
@@ -44,6 +59,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(format_runs(events, args.last) + "\n")
         elif args.command == "sweep":
             return sweep_command(args)
+        elif args.command in REGISTRY_COMMANDS:
+            return registry_command(args)
+        elif args.command == "predict":
+            return predict_command(args)
+        elif args.command == "report":
+            return report_command(args)
+        elif args.command == "lineage":
+            lineage_command(args)
+        elif args.command == "check-lock":
+            from census_income.staleness import check_lock
+
+            sys.stdout.write(check_lock() + "\n")
     except PipelineError as exc:
         sys.stderr.write(f"census-income {args.command}: {exc}\n")
         return 1

@@ -1,7 +1,8 @@
-"""What `dvc.lock` records about outputs: the hashes that make a model trustworthy."""
+"""What `dvc.lock` records: the hashes that make a model trustworthy, and the chain of stages behind it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,3 +29,90 @@ def recorded_md5(output: Path | str, lock: dict[str, Any] | None = None) -> str:
             if Path(out["path"]).as_posix() == wanted and "md5" in out:
                 return str(out["md5"])
     raise PipelineError(f"{wanted}: no md5 recorded in {LOCK_FILE} (produce it with `dvc repro`)")
+
+
+# ------------------------------------------------------------------ the chain behind an output
+# hash fields dvc.lock writes, by kind of dependency: local files (md5), cloud objects (etag,
+# version_id), HTTP and other external sources (checksum)
+HASH_FIELDS = ("md5", "etag", "version_id", "checksum")
+
+
+@dataclass(frozen=True)
+class Hashed:
+    """A dependency or output as `dvc.lock` records it."""
+
+    path: str
+    hash: str  # `md5 <hex>` (`<hex>.dir` for a folder), `etag <tag>`, ...; empty when none is recorded
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class LockedStage:
+    """One stage's entry in `dvc.lock`: what it ran with and what it made."""
+
+    name: str
+    cmd: str
+    deps: tuple[Hashed, ...]
+    params: dict[str, Any]  # `key` for params.yaml, `file:key` for other parameter files
+    outs: tuple[Hashed, ...]
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """`md5 <hex>` (or the hash field `dvc.lock` has) of one dependency or output."""
+    for name in HASH_FIELDS:
+        if name in entry:
+            return f"{name} {entry[name]}"
+    return ""
+
+
+def locked_stages(lock: dict[str, Any]) -> dict[str, LockedStage]:
+    """Every stage of a `dvc.lock` mapping, in its order."""
+
+    def hashed(entries: list[dict[str, Any]] | None) -> tuple[Hashed, ...]:
+        return tuple(Hashed(str(e["path"]), entry_hash(e), e.get("size")) for e in entries or [])
+
+    stages = {}
+    for name, entry in (lock.get("stages") or {}).items():
+        params = {
+            (key if file == "params.yaml" else f"{file}:{key}"): value
+            for file, values in (entry.get("params") or {}).items()
+            for key, value in (values or {}).items()
+        }
+        cmd = entry.get("cmd", "")
+        stages[name] = LockedStage(
+            name=name,
+            cmd=" ".join(cmd) if isinstance(cmd, list) else str(cmd),
+            deps=hashed(entry.get("deps")),
+            params=params,
+            outs=hashed(entry.get("outs")),
+        )
+    return stages
+
+
+def overlaps(path: str, other: str) -> bool:
+    """Whether two paths are the same, or one is inside the other (a folder output and its files)."""
+    return path == other or path.startswith(f"{other}/") or other.startswith(f"{path}/")
+
+
+def producers(stages: dict[str, LockedStage], path: str) -> list[str]:
+    """The stages whose outputs are `path`, inside it, or contain it."""
+    return [name for name, stage in stages.items() if any(overlaps(path, out.path) for out in stage.outs)]
+
+
+def upstream(stages: dict[str, LockedStage], path: str) -> list[str]:
+    """Every stage `path` depends on, transitively, producers first (pipeline order)."""
+    ordered: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in stages[name].deps:
+            for producer in producers(stages, dep.path):
+                visit(producer)
+        ordered.append(name)
+
+    for name in producers(stages, path):
+        visit(name)
+    return ordered

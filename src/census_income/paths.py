@@ -12,6 +12,11 @@ from pathlib import Path
 PARAMS_FILE = Path("params.yaml")
 LOCK_FILE = Path("dvc.lock")
 CONF_DIR = Path("conf")
+# the pull-request report (`census-income report`, git-ignored) and the plot comparison it renders
+PR_REPORT_FILE = Path("reports/pr.md")
+PLOTS_DIR = Path("dvc_plots")
+# the model card `census-income lineage` writes (git-ignored: it names the commit, so it is not a DVC output)
+MODEL_CARD_FILE = Path("reports/model_card.md")
 
 
 def log_file() -> Path:

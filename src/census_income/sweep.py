@@ -31,12 +31,12 @@ class Sweep:
     overrides: tuple[str, ...]
 
 
-# The default grid (6 experiments): each family's tuned preset (conf/experiment/, chosen on
-# validation error) and its runner-up neighbour, so every family competes with its best settings.
+# The default grid (6 experiments): each family's tuned preset (conf/experiment/, chosen without
+# the test split) beside its closest runner-up, so every family competes with its best settings.
 DEFAULT_GRID: tuple[Sweep, ...] = (
-    Sweep("hgb", ("+experiment=hgb_tuned", "model.max_iter=500,600")),
+    Sweep("hgb", ("+experiment=hgb_tuned", "features.categorical_encoding=ordinal,onehot")),
     Sweep("rf", ("+experiment=rf_tuned", "model.min_samples_leaf=2,4")),
-    Sweep("lr", ("+experiment=lr_tuned", "model.C=1.0,3.0")),
+    Sweep("lr", ("+experiment=lr_tuned", "model.C=3.0,10.0")),
 )
 
 RANK_METRIC = "validation.error_rate"
@@ -318,7 +318,7 @@ def run_sweep(
     jobs: int = 2,
     label: str | None = None,
     rank_by: str = RANK_METRIC,
-    poll_seconds: float = 5.0,
+    poll_seconds: float = 10.0,
     timeout_seconds: float = 3600.0,
     keep_failed: bool = False,
     plots: Path | None = None,
@@ -347,10 +347,17 @@ def run_sweep(
     if result.returncode != 0:
         out.write(f"dvc queue start failed:\n{result.stderr.strip()}\n")
         return SweepResult(label, names, [], [], queue_errors, EXIT_FAILED)
-    finished = _wait(dvc, names, out, started=started, poll_seconds=poll_seconds, timeout_seconds=timeout_seconds)
+    finished, states = _wait(
+        dvc, names, out, started=started, poll_seconds=poll_seconds, timeout_seconds=timeout_seconds
+    )
     latest = _settled_experiments(dvc)
     mine = [exp for exp in latest if exp.name in names]
-    failed = [exp.name for exp in mine if exp.state == "failed"]
+    # the queue's word on failures counts even if `dvc exp show` misses an experiment
+    failed = [
+        name
+        for name in names
+        if states.get(name) == "failed" or any(exp.name == name and exp.state == "failed" for exp in mine)
+    ]
     for name in failed:
         logs = dvc("queue", "logs", name)
         out.write(f"\n--- {name} failed; last lines of `dvc queue logs {name}`:\n")
@@ -397,8 +404,8 @@ def _queue(dvc: Dvc, sweeps: Sequence[Sweep], label: str, out: TextIO) -> tuple[
 
 def _wait(
     dvc: Dvc, names: Sequence[str], out: TextIO, *, started: float, poll_seconds: float, timeout_seconds: float
-) -> bool:
-    """Poll `dvc queue status` until every named experiment succeeded or failed; False on timeout.
+) -> tuple[bool, dict[str, str]]:
+    """Poll `dvc queue status` until every named experiment succeeded or failed (False on timeout).
 
     Not `dvc exp show`: it opens the running experiments' repositories and can block on their
     locks for as long as they run (treeverse/dvc#8762).
@@ -416,14 +423,14 @@ def _wait(
                     out.write(f"[{_elapsed(started)}] {name}: {state} ({done}/{len(names)} done)\n")
                     out.flush()
             if all(seen.get(name) in DONE_STATES for name in names):
-                return True
+                return True, seen
         if time.monotonic() - started > timeout_seconds:
             pending = [name for name in names if seen.get(name) not in DONE_STATES]
             out.write(
                 f"timed out after {_elapsed(started)} with {', '.join(pending)} unfinished; they keep running: "
                 "`dvc queue status`, `dvc queue kill <name>`\n"
             )
-            return False
+            return False, seen
         time.sleep(poll_seconds)
 
 
@@ -458,7 +465,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel queue workers")
     parser.add_argument("--label", help="prefix of the experiment names (default: the first free sweep1, sweep2, ...)")
     parser.add_argument("--sort-by", default=RANK_METRIC, help="metric to rank on; a validation metric")
-    parser.add_argument("--poll", type=float, default=5.0, help="seconds between status checks")
+    parser.add_argument(
+        "--poll", type=float, default=10.0, help="seconds between status checks (each costs a `dvc` process)"
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up waiting after this many seconds")
     parser.add_argument("--keep-failed", action="store_true", help="leave failed tasks in `dvc queue status`")
     parser.add_argument("--plots", type=Path, help="also write `dvc plots diff` of the results to this folder")

@@ -138,7 +138,7 @@ def assert_failed_cleanly(
     assert result.returncode != 0, output
     assert "Traceback" not in output, output
     assert ran_stages(result)[-1:] == [stage], output
-    errors = [line for line in output.splitlines() if f" ERROR {stage.partition('@')[0]}: " in line]
+    errors = [line for line in output.splitlines() if f" ERROR {stage}: " in line]
     assert len(errors) == 1, output
     assert re.search(error, errors[0]), errors[0]
     assert f"failed to reproduce '{stage}'" in output
@@ -193,7 +193,7 @@ def test_missing_source_reaching_the_stage(reproduced_project: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
-    assert len(errors) == 1 and errors[0].endswith("ERROR ingest: source data/incoming/adult.data: not found")
+    assert len(errors) == 1 and errors[0].endswith("ERROR ingest@incoming: source data/incoming/adult.data: not found")
     assert not (reproduced_project / "data/raw/incoming.parquet").exists()
     assert not (reproduced_project / "reports/gates/ingest-incoming.json").exists()
 

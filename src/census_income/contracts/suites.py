@@ -54,13 +54,25 @@ def raw_suite(
     text, or an integer type where the source stores types), allowed values (the missing
     marker allowed up to its share), label values, duplicates."""
     gxe = _gxe()
-    by_snake = {to_snake_case(c): c for c in fmt.columns}
     expectations = [
         gxe.ExpectTableColumnsToMatchSet(column_set=fmt.columns, exact_match=True),
         gxe.ExpectTableRowCountToBeBetween(min_value=contract.rows.min, max_value=contract.rows.max),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=fmt.columns, mostly=1 - rules.max_duplicate_share),
     ]
     expectations += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in fmt.columns]
+    expectations += _raw_value_checks(fmt, schema, contract, integer_columns)
+    expectations.append(gxe.ExpectColumnValuesToBeInSet(column=schema.label.column, value_set=contract.label_values))
+    return expectations
+
+
+def _raw_value_checks(
+    fmt: SourceFormat, schema: Schema, contract: Contract, integer_columns: frozenset[str], per_row: bool = False
+) -> list[Expectation]:
+    """Number format (or integer type) and allowed values of the delivered columns; the
+    missing marker's share too, unless `per_row` keeps only what a single row can fail."""
+    gxe = _gxe()
+    by_snake = {to_snake_case(c): c for c in fmt.columns}
+    expectations = []
     for name in schema.numeric:
         column = by_snake[name]
         if column in integer_columns:
@@ -72,12 +84,12 @@ def raw_suite(
         expectations.append(
             gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[*spec.values, fmt.missing_marker])
         )
-        expectations.append(
-            gxe.ExpectColumnValuesToNotBeInSet(
-                column=column, value_set=[fmt.missing_marker], mostly=1 - spec.max_missing
+        if not per_row or spec.max_missing == 0:
+            expectations.append(
+                gxe.ExpectColumnValuesToNotBeInSet(
+                    column=column, value_set=[fmt.missing_marker], mostly=1 - spec.max_missing
+                )
             )
-        )
-    expectations.append(gxe.ExpectColumnValuesToBeInSet(column=schema.label.column, value_set=contract.label_values))
     return expectations
 
 
@@ -98,14 +110,23 @@ def prepared_suite(schema: Schema, contract: Contract, rules: DataValidation) ->
             column_list=[*schema.features, label], mostly=1 - rules.max_duplicate_share
         ),
     ]
+    expectations += _prepared_value_checks(schema, contract)
+    return expectations
+
+
+def _prepared_value_checks(schema: Schema, contract: Contract, per_row: bool = False) -> list[Expectation]:
+    """Dtypes, allowed values, ranges and completeness of the typed feature columns; missing
+    shares too, unless `per_row` keeps only what a single row can fail."""
+    gxe = _gxe()
+    expectations = []
     for name in schema.categorical:
         expectations.append(gxe.ExpectColumnTypeToBe(column=name, type_="category"))
         spec = contract.categorical.get(name)
         if spec is not None:
             expectations.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=spec.values))
-        expectations.append(
-            gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=1 - (spec.max_missing if spec else 0))
-        )
+        max_missing = spec.max_missing if spec else 0
+        if not per_row or max_missing == 0:
+            expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=1 - max_missing))
     for name in schema.numeric:
         expectations.append(gxe.ExpectColumnTypeToBe(column=name, type_="int64"))
         expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
@@ -115,6 +136,32 @@ def prepared_suite(schema: Schema, contract: Contract, rules: DataValidation) ->
                 gxe.ExpectColumnValuesToBeBetween(column=name, min_value=bounds.min, max_value=bounds.max)
             )
     return expectations
+
+
+def input_suite(
+    fmt: SourceFormat, schema: Schema, contract: Contract, integer_columns: frozenset[str] = frozenset()
+) -> list[Expectation]:
+    """Rows to score, as delivered, without the label (dropped before, when present): the
+    source's columns, none empty, and the raw contract's checks that one row can fail on its
+    own. Row count, duplicates and missing shares describe a data set, not a row: scoring
+    reports them as drift instead."""
+    gxe = _gxe()
+    columns = [c for c in fmt.columns if c != schema.label.column]
+    return [
+        gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True),
+        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in columns),
+        *_raw_value_checks(fmt, schema, contract, integer_columns, per_row=True),
+    ]
+
+
+def input_prepared_suite(schema: Schema, contract: Contract) -> list[Expectation]:
+    """Typed rows to score: the feature columns in order, and the prepared contract's dtypes,
+    allowed values, ranges and completeness, row by row."""
+    gxe = _gxe()
+    return [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=schema.features),
+        *_prepared_value_checks(schema, contract, per_row=True),
+    ]
 
 
 def split_suite(

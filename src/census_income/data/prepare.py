@@ -33,13 +33,34 @@ def _normalise(part: str, raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) 
     missing = [c for c in [*schema.features, schema.target] if c not in frame]
     if missing:
         raise PipelineError(f"prepare: columns missing from raw part {part}: {missing}")
-    out: dict[str, pd.Series] = {PART: pd.Series(pd.Categorical([part] * len(frame)))}
+    out: dict[str, pd.Series] = {PART: pd.Series(pd.Categorical([part] * len(frame))), **_typed(frame, fmt, schema)}
+    out[schema.target] = _binary_label(frame[schema.target], schema)
+    return pd.DataFrame(out)[[PART, *schema.features, schema.target]]
+
+
+def prepare_features(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> pd.DataFrame:
+    """Rows to score: the feature columns typed exactly as `prepare` types them.
+
+    No label is needed (one that is present is ignored), and there is no `part` or `row_id`:
+    the index of `raw` is kept instead, so each row traces back to its input row.
+    """
+    frame = raw.rename(columns=to_snake_case)
+    missing = [c for c in schema.features if c not in frame]
+    if missing:
+        raise PipelineError(f"prepare: columns missing from the rows to score: {missing}")
+    typed = pd.DataFrame(_typed(frame, fmt, schema))[schema.features]
+    typed.index = raw.index
+    return typed
+
+
+def _typed(frame: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> dict[str, pd.Series]:
+    """The feature columns of a raw frame (snake_case names) as `category` and `int64`."""
+    out: dict[str, pd.Series] = {}
     for column in schema.categorical:
         out[column] = _clean_text(frame[column], fmt.missing_marker)
     for column in schema.numeric:
         out[column] = _to_integer(frame[column], fmt.missing_marker, column)
-    out[schema.target] = _binary_label(frame[schema.target], schema)
-    return pd.DataFrame(out)[[PART, *schema.features, schema.target]]
+    return out
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
