@@ -7,7 +7,7 @@ RUN := $(UV) run --frozen --no-sync
 export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring
+.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring notebook nbstripout
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ repro: setup ## run the pipeline on the bundled data (dvc repro)
 	$(RUN) dvc repro
 
 test: setup lint typecheck ## lint, type-check and run the whole test suite (slow tests included)
-	$(RUN) pytest
+	$(RUN) pytest -n 2 --durations=20  # two workers: the end-to-end tests wait on dvc subprocesses
 
 test-fast: setup ## the tests not marked slow
 	$(RUN) pytest -m "not slow"
@@ -95,6 +95,14 @@ predict: setup ## score INPUT (raw rows) with MODEL (version, stage or file; def
 
 bench-scoring: setup ## benchmark: 1M rows through census-income predict vs plain predict_proba (benchmarks/results.md)
 	$(RUN) python benchmarks/bench_scoring.py
+
+# JupyterLab runs from .venv-notebook: uv.lock's environment plus its `notebook` group, kept apart
+# so that .venv (stages, tests, benchmarks) does not pay for Jupyter's imports
+notebook: setup nbstripout ## open notebooks/ in JupyterLab (the locked environment plus Jupyter, in .venv-notebook)
+	UV_PROJECT_ENVIRONMENT=.venv-notebook $(UV) run --frozen --group notebook jupyter lab notebooks/
+
+nbstripout: setup ## strip notebook outputs on `git add` (installs nbstripout as this clone's git filter)
+	$(RUN) nbstripout --install --attributes .gitattributes
 
 clean: ## remove the environment and caches (not data: use dvc gc for that)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -30,7 +31,8 @@ pytestmark = pytest.mark.slow
 
 BUCKET = "census-income"
 REMOTE = "team"
-ACCESS_KEY, SECRET_KEY = "AKIDTESTONLY", "secret-for-tests-only-1234"
+# made up per run, so finding them in a committed file can only mean the test's set-up committed them
+ACCESS_KEY, SECRET_KEY = f"AKID{secrets.token_hex(8).upper()}", secrets.token_urlsafe(30)
 SERVER_SCRIPT = REPO_ROOT / "tests" / "e2e" / "s3_server.py"
 MODEL = "models/model.joblib"
 
