@@ -27,7 +27,7 @@ repro: setup ## run the pipeline on the bundled data (dvc repro)
 	$(RUN) dvc repro
 
 test: setup lint typecheck ## lint, type-check and run the whole test suite (slow tests included)
-	$(RUN) pytest -n 2 --durations=20  # two workers: the end-to-end tests wait on dvc subprocesses
+	$(RUN) pytest -n 2 --dist loadscope --durations=25  # two workers; a module (and its fixtures) stays on one
 
 test-fast: setup ## the tests not marked slow
 	$(RUN) pytest -m "not slow"
@@ -97,9 +97,11 @@ bench-scoring: setup ## benchmark: 1M rows through census-income predict vs plai
 	$(RUN) python benchmarks/bench_scoring.py
 
 # JupyterLab runs from .venv-notebook: uv.lock's environment plus its `notebook` group, kept apart
-# so that .venv (stages, tests, benchmarks) does not pay for Jupyter's imports
+# so that .venv (stages, tests, benchmarks) does not pay for Jupyter's imports.
+# More options: make notebook JUPYTER_ARGS="--no-browser --port 8899"
+JUPYTER_ARGS ?=
 notebook: setup nbstripout ## open notebooks/ in JupyterLab (the locked environment plus Jupyter, in .venv-notebook)
-	UV_PROJECT_ENVIRONMENT=.venv-notebook $(UV) run --frozen --group notebook jupyter lab notebooks/
+	UV_PROJECT_ENVIRONMENT=.venv-notebook $(UV) run --frozen --group notebook jupyter lab notebooks/ $(JUPYTER_ARGS)
 
 nbstripout: setup ## strip notebook outputs on `git add` (installs nbstripout as this clone's git filter)
 	$(RUN) nbstripout --install --attributes .gitattributes

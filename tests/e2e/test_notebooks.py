@@ -134,7 +134,7 @@ def test_compare_experiments_shows_revisions_and_the_experiment(history: History
     # current, so only the three made here must have them
     counted = re.search(r"(\d+) runs, (\d+) with results", shown)
     assert counted and int(counted[1]) == 4 and int(counted[2]) >= 3, shown
-    runs = notebook.cells[next(i for i, c in enumerate(notebook.cells) if "runs_table(runs)" in c.source)]
+    runs = next(cell for cell in notebook.cells if "runs_table(runs)" in cell.source)
     listed = runs.outputs[-1]["data"]["text/plain"]
     for name in ["main", history.revisions[1], EXPERIMENT, history.revisions[0]]:
         assert name in listed

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 
 from tests.conftest import REPO_ROOT, VENV_BIN, project_env, run
+from tests.e2e.versioning import assert_in_sync, clone, commit_all, dvc, home_env, output_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -40,9 +40,7 @@ MODEL = "models/model.joblib"
 # ---------------------------------------------------------------- helpers
 def storage_env(project: Path, home: Path) -> dict[str, str]:
     """The project's environment with a private home and S3 credentials only in variables."""
-    env = {k: v for k, v in project_env(project).items() if not k.startswith("AWS_")}
-    home.mkdir(parents=True, exist_ok=True)
-    env["HOME"] = str(home)
+    env = {k: v for k, v in home_env(project, home).items() if not k.startswith("AWS_")}
     env.update(
         AWS_ACCESS_KEY_ID=ACCESS_KEY,
         AWS_SECRET_ACCESS_KEY=SECRET_KEY,
@@ -55,24 +53,6 @@ def storage_env(project: Path, home: Path) -> dict[str, str]:
     return env
 
 
-def dvc(project: Path, env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run(["dvc", *args], project, env=env, check=check)
-
-
-def output_bytes(project: Path) -> dict[str, str]:
-    """md5 of every file of every output `dvc.lock` lists, as found in the workspace."""
-    lock = yaml.safe_load((project / "dvc.lock").read_text())
-    found: dict[str, str] = {}
-    for stage in lock["stages"].values():
-        for out in stage.get("outs", []):
-            target = project / out["path"]
-            files = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
-            for path in files:
-                if path.exists():
-                    found[path.relative_to(project).as_posix()] = hashlib.md5(path.read_bytes()).hexdigest()
-    return found
-
-
 def assert_cache_objects_complete(project: Path) -> None:
     """Every object in the DVC cache has the bytes its name says: nothing half-downloaded."""
     cache = project / ".dvc" / "cache" / "files" / "md5"
@@ -80,21 +60,6 @@ def assert_cache_objects_complete(project: Path) -> None:
         if path.is_file() and not path.name.endswith(".dir") and ".tmp" not in path.name:
             name = path.parent.name + path.name
             assert hashlib.md5(path.read_bytes()).hexdigest() == name, f"cache object {name} is corrupt"
-
-
-def assert_in_sync(project: Path, env: dict[str, str]) -> None:
-    result = dvc(project, env, "status")
-    assert "Data and pipelines are up to date." in result.stdout, result.stdout
-
-
-def commit_all(project: Path, message: str) -> None:
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-q", "-m", message], project)
-
-
-def clone(project: Path, dest: Path) -> Path:
-    run(["git", "clone", "-q", str(project), str(dest)], project.parent)
-    return dest
 
 
 def free_port() -> int:
@@ -315,8 +280,8 @@ def test_stage_killed_while_writing_leaves_no_output_a_later_run_could_trust(rep
     assert not (project / "reports" / "gates" / "split.json").exists()
     status = dvc(project, env, "status").stdout
     assert "deleted:            data/split" in status, status
-    # a later run is not fooled: it runs split again and gets exactly the recorded bytes
-    result = dvc(project, env, "repro")
-    assert "Running stage 'split'" in result.stdout, result.stdout
+    # a later run is not fooled: it brings back exactly the recorded bytes (from the cache,
+    # as nothing split depends on changed; `dvc repro --force` is byte-identical too: test_pipeline)
+    dvc(project, env, "repro")
     assert output_bytes(project) == before
     assert_in_sync(project, env)
