@@ -7,7 +7,7 @@ RUN := $(UV) run --frozen --no-sync
 export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring notebook nbstripout
+.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring notebook nbstripout lineage
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ pr-report: setup ## report against BASE (default main): params, metrics, gates, 
 
 check-lock: setup ## fail, saying what to run, when dvc.lock or params.yaml does not match code, conf/ or data
 	$(RUN) census-income check-lock
+
+lineage: setup ## the current model's chain from dvc.lock (sources, stages, hashes, versions); writes reports/model_card.md
+	$(RUN) census-income lineage
 
 # model registry and batch scoring: make register [VERSION=v1.2.0 | BUMP=minor], make promote VERSION=v1.2.0
 # STAGE=prod, make rollback [STAGE=prod], make predict INPUT=rows.csv [MODEL=prod] [OUTPUT=predictions.parquet]

@@ -91,7 +91,7 @@ def test_second_version_changes_data_model_and_metrics(versions: Versions) -> No
     assert {"data/raw/train.parquet", "data/prepared/table.parquet", MODEL} <= modified, modified
     assert "data/raw/test.parquet" not in modified
     metrics = json.loads(dvc(versions.project, env, "metrics", "diff", "--json", "v1", "v2").stdout)
-    changed = metrics["diff"][METRICS]
+    changed = metrics[METRICS]
     assert changed["test.roc_auc"]["old"] != changed["test.roc_auc"]["new"], changed
     # each version's dvc.lock pins the exact source bytes committed with it
     for tag in ("v1", "v2"):
