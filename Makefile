@@ -7,7 +7,7 @@ RUN := $(UV) run --frozen --no-sync
 export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring notebook nbstripout lineage
+.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring notebook nbstripout lineage bench-large bench-spark
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -15,7 +15,7 @@ help: ## show this help
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --user "uv>=0.5,<0.14" \
 		|| python3 -m pip install --quiet "uv>=0.5,<0.14"
-	$(UV) sync --frozen --compile-bytecode
+	$(UV) sync --frozen --compile-bytecode --extra spark  # pyspark for `engine=spark` and its tests
 	@touch $@
 
 setup: $(VENV)/.synced ## create the locked environment (.venv) from uv.lock
@@ -98,6 +98,13 @@ predict: setup ## score INPUT (raw rows) with MODEL (version, stage or file; def
 
 bench-scoring: setup ## benchmark: 1M rows through census-income predict vs plain predict_proba (benchmarks/results.md)
 	$(RUN) python benchmarks/bench_scoring.py
+
+bench-spark: setup ## benchmark: ingest..featurize on pandas vs Spark local mode at ROWS rows (default 1M) (benchmarks/results.md)
+	$(RUN) python benchmarks/bench_spark.py --rows "$(or $(ROWS),1000000)"
+
+SIZES ?= default,1000000,10000000
+bench-large: setup ## benchmark: pipeline vs one-process floor at SIZES rows (default,1M,10M; long) (benchmarks/results.md)
+	$(RUN) python benchmarks/bench_large.py --sizes "$(SIZES)"
 
 # JupyterLab runs from .venv-notebook: uv.lock's environment plus its `notebook` group, kept apart
 # so that .venv (stages, tests, benchmarks) does not pay for Jupyter's imports.

@@ -18,19 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
+from common import BENCH_DIR, finished_stages, load_text, machine, project_copy, stamp, timed, update_results
+
 SECTION = "## Gates (issue 4)"
 BUDGET = 0.25
 IMPORT_PROBE = (
@@ -56,12 +53,7 @@ class StageTime:
 
 def run(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> float:
     """Run a command to completion (exit on failure); its wall seconds."""
-    started = time.perf_counter()
-    with log.open("w", encoding="utf-8") as out:
-        code = subprocess.run(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
-    if code != 0:
-        sys.exit(f"{' '.join(args)} exited {code}:\n{log.read_text(encoding='utf-8', errors='replace')[-4000:]}")
-    return time.perf_counter() - started
+    return timed(args, cwd, env, log).seconds
 
 
 def import_seconds(env: dict[str, str], cwd: Path, times: int = 3) -> list[float]:
@@ -130,19 +122,10 @@ def profile_suites(top: int = 3) -> list[tuple[str, int, int, float, list[tuple[
 
 def stage_times(log_file: Path) -> list[StageTime]:
     """Finished stage runs in the order they ran; repeated names (one per part) get a number."""
-    events = [json.loads(line) for line in log_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    finished = [e for e in events if e.get("status") != "start"]
-    failed = [e for e in finished if e.get("status") != "ok"]
-    if failed:
-        sys.exit(f"stage runs did not succeed: {failed}")
-    names = [e["stage"] for e in finished]
-    times = []
-    for index, event in enumerate(finished):
-        name = event["stage"]
-        if names.count(name) > 1:
-            name = f"{name} ({names[: index + 1].count(name)})"
-        times.append(StageTime(name, event["rows_in"], event["wall_seconds"], event["gate_seconds"], event["gate"]))
-    return times
+    return [
+        StageTime(name, event["rows_in"], event["wall_seconds"], event["gate_seconds"], event["gate"])
+        for name, event in finished_stages(log_file)
+    ]
 
 
 def table(title: str, times: list[StageTime], gx_import: float) -> list[str]:
@@ -176,10 +159,9 @@ def render(
     lines = [
         SECTION,
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench-gates` (`benchmarks/bench_gates.py`) on "
-        f"{os.cpu_count()} cores ({platform.machine()}, Python {platform.python_version()}). The machine was "
-        f"shared (load average 1/5/15 min: {' / '.join(f'{v:.2f}' for v in loads[0])} before, "
-        f"{' / '.join(f'{v:.2f}' for v in loads[1])} after): seconds are upper bounds, shares are the figures "
+        f"Measured {stamp()} by `make bench-gates` (`benchmarks/bench_gates.py`) on {machine()}. The machine was "
+        f"shared (load average 1/5/15 min: {load_text(loads[0])} before, {load_text(loads[1])} after): seconds "
+        "are upper bounds, shares are the figures "
         "to compare.",
         "",
         "Stage s is the stage's body as its run log records it (read, work, gates, write; interpreter start-up "
@@ -214,17 +196,6 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def update_results(path: Path, section: str) -> None:
-    """Replace this benchmark's section of results.md (or append it), leaving the others alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Both sizes in one temporary project copy; print and record the tables."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -236,14 +207,10 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(profile_suites()))
         return
 
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from conftest import make_project_copy, project_env
-
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="census-income-bench-gates-") as tmp:
         work = Path(tmp)
-        project = make_project_copy(work / "project")
-        env: dict[str, Any] = project_env(project)
+        project, env = project_copy(work / "project")
         probes = import_seconds(env, project)
 
         env["CENSUS_INCOME_LOG_DIR"] = str(work / "logs-default")

@@ -17,34 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
+from common import BENCH_DIR, Timed, finished_stages, load_text, machine, project_copy, stamp, timed, update_results
+
 SECTION = "## Pipeline (issue 3)"
 TARGET_COLD_RATIO, TARGET_COLD_SECONDS, TARGET_NOOP_SECONDS = 15.0, 30.0, 1.5
-
-
-@dataclass
-class Timed:
-    """One subprocess run: wall and CPU seconds, exit code, peak memory of its largest process, output."""
-
-    seconds: float
-    cpu_seconds: float
-    started: float
-    returncode: int
-    peak_memory_mb: float
-    output: str
+RESULTS_HEADER = "# Benchmarks\n\nFigures from `make bench`.\n"
 
 
 @dataclass
@@ -58,21 +42,6 @@ class Row:
     work: float | None = None
     gate: float | None = None
     peak_mb: float | None = None
-
-
-def timed(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> Timed:
-    """Run `args` to completion; `wait4` gives the CPU time and peak RSS of it and its descendants."""
-    with log.open("w", encoding="utf-8") as out:
-        started, clock = time.time(), time.perf_counter()
-        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - clock
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    output = log.read_text(encoding="utf-8", errors="replace")
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(args)} exited {proc.returncode}:\n{output[-4000:]}")
-    cpu = usage.ru_utime + usage.ru_stime
-    return Timed(seconds, cpu, started, proc.returncode, usage.ru_maxrss / 1024, output)
 
 
 def measure_floor(project: Path, env: dict[str, str], log: Path) -> tuple[Row, dict[str, Any]]:
@@ -92,28 +61,17 @@ def measure_floor(project: Path, env: dict[str, str], log: Path) -> tuple[Row, d
 
 def stage_rows(log_file: Path) -> list[Row]:
     """One row per finished stage run in the JSON run log, in the order they ran."""
-    events = [json.loads(line) for line in log_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    finished = [e for e in events if e.get("status") != "start"]
-    failed = [e for e in finished if e.get("status") != "ok"]
-    if failed:
-        sys.exit(f"stage runs did not succeed: {failed}")
-    names = [e["stage"] for e in finished]
-    rows = []
-    for index, event in enumerate(finished):
-        name = event["stage"]
-        if names.count(name) > 1:
-            name = f"{name} ({names[: index + 1].count(name)})"
-        rows.append(
-            Row(
-                f"  {name}",
-                event["startup"] + event["wall_seconds"],
-                startup=event["startup"],
-                work=event["work_seconds"],
-                gate=event["gate_seconds"],
-                peak_mb=event["peak_memory_mb"],
-            )
+    return [
+        Row(
+            f"  {name}",
+            event["startup"] + event["wall_seconds"],
+            startup=event["startup"],
+            work=event["work_seconds"],
+            gate=event["gate_seconds"],
+            peak_mb=event["peak_memory_mb"],
         )
-    return rows
+        for name, event in finished_stages(log_file)
+    ]
 
 
 def cell(value: float | None, digits: int = 2) -> str:
@@ -140,12 +98,11 @@ def render(
     lines = [
         SECTION,
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench` (`benchmarks/bench_pipeline.py`) on "
-        f"{os.cpu_count()} cores ({platform.machine()}, Python {platform.python_version()}), default model, "
+        f"Measured {stamp()} by `make bench` (`benchmarks/bench_pipeline.py`) on {machine()}, default model, "
         f"bundled UCI Adult data, {openmp}. "
         "The machine was shared: other work used the same cores during the run "
-        f"(load average 1/5/15 min: {' / '.join(f'{v:.2f}' for v in loads[0])} before, "
-        f"{' / '.join(f'{v:.2f}' for v in loads[1])} after), so the seconds are upper bounds; "
+        f"(load average 1/5/15 min: {load_text(loads[0])} before, {load_text(loads[1])} after), "
+        "so the seconds are upper bounds; "
         "the ratios and CPU seconds are the figures to compare.",
         "",
         "Seconds are wall time unless marked CPU (user + system, all processes of the run). A stage's wall is "
@@ -202,31 +159,16 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def update_results(path: Path, section: str) -> None:
-    """Replace this benchmark's section of results.md (or append it), leaving the others alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\nFigures from `make bench`.\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Measure (a), (b) and (c) in a temporary project copy; print and record the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, default=BENCH_DIR / "results.md", help="markdown file to update")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from conftest import make_project_copy, project_env
-
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="census-income-bench-") as tmp:
         work = Path(tmp)
-        project = make_project_copy(work / "project")
-        env = project_env(project)
+        project, env = project_copy(work / "project")
         env["CENSUS_INCOME_LOG_DIR"] = str(work / "logs")
         log_file = work / "logs" / "pipeline.jsonl"
 
@@ -258,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print()
     print(section)
-    update_results(args.results, section)
+    update_results(args.results, section, header=RESULTS_HEADER)
     print(f"written to {args.results}")
 
 

@@ -24,19 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
+from common import BENCH_DIR, load_text, machine, project_copy, project_env, stamp, timed, update_results
+
 SECTION = "## Batch scoring (issue 7)"
 MODEL = "models/model.joblib"
 SEED = 7
@@ -81,18 +76,8 @@ class Measured:
 def run_measured(args: list[str], cwd: Path, env: dict[str, str]) -> Measured:
     """Run a process to completion (exit on failure): its wall time, and its own peak memory from
     `wait4` (not the largest of all children so far, which `RUSAGE_CHILDREN` would give)."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if process.returncode != 0:
-        sys.exit(f"{' '.join(args)} exited {process.returncode}:\n{stdout[-2000:]}\n{stderr[-4000:]}")
-    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout)
+    run = timed(args, cwd, env, merge_stderr=False)
+    return Measured(run.seconds, run.cpu_seconds, run.peak_memory_mb, run.output)
 
 
 def write_batch(project: Path, rows: int, path: Path) -> str:
@@ -125,11 +110,11 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         SECTION,
         "",
-        f"Measured {results['when']} by `make bench-scoring` (`benchmarks/bench_scoring.py`) on {os.cpu_count()} cores "
-        f"({platform.machine()}, Python {platform.python_version()}), default model, {rows:,} rows: a seeded resample "
+        f"Measured {results['when']} by `make bench-scoring` (`benchmarks/bench_scoring.py`) on {machine()}, "
+        f"default model, {rows:,} rows: a seeded resample "
         f"of `{results['source']}` (the test split's source) written as delivered ({results['batch_mb']:.0f} MB). "
-        f"Load average 1/5/15 min: {' / '.join(f'{x:.2f}' for x in load[0])} before, "
-        f"{' / '.join(f'{x:.2f}' for x in load[1])} after: the machine was shared, so seconds are upper bounds.",
+        f"Load average 1/5/15 min: {load_text(load[0])} before, {load_text(load[1])} after: the machine was shared, "
+        "so seconds are upper bounds.",
         "",
         "Each row is one process (imports included); rows/s divide the rows by its wall time. CPU is user + system "
         "seconds, the figure that depends least on the load. Peak memory is the process's own largest resident set.",
@@ -157,17 +142,6 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_results(path: Path, section: str) -> None:
-    """Replace this benchmark's section of results.md (or append it), leaving the others alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Reproduce (or reuse) a project, write the batch, time both paths, print and record."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,17 +150,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=BENCH_DIR / "results.md", help="markdown file to update")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
     import numpy as np
     import pandas as pd
-    from conftest import make_project_copy, project_env
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="census-income-bench-scoring-") as tmp:
         work = Path(tmp)
         if args.project is None:
-            project = make_project_copy(work / "project")
-            env: dict[str, str] = project_env(project)
+            project, env = project_copy(work / "project")
             print("dvc repro in a fresh copy ...", flush=True)
             run_measured(["dvc", "repro", "--quiet"], project, env)
         else:
@@ -218,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         batch_mb = batch.stat().st_size / 1e6
 
     results = {
-        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "when": stamp(),
         "rows": args.rows,
         "small_rows": small_rows,
         "source": source,

@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -29,12 +27,11 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
+from common import BENCH_DIR, load_text, machine, project_copy, project_env, stamp, update_results
+
 SECTION = "## Experiments (issue 5)"
 TARGET_RATIO = 0.75
 
@@ -139,16 +136,14 @@ def render(runs: list[Leg], best: tuple[str, dict[str, float | None]], diffs: di
         return (leg.jobs * leg.run_seconds - leg.stage_total) / max(leg.experiments, 1)
 
     def load(values: tuple[float, ...]) -> str:
-        return " / ".join(f"{value:.1f}" for value in values)
+        return load_text(values, digits=1)
 
     ratio = mean([leg.wall for leg in par]) / mean([leg.wall for leg in seq])
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     name, metrics = best
     lines = [
         SECTION,
         "",
-        f"Measured {stamp} by `make bench-sweep` (`benchmarks/bench_sweep.py`) on {os.cpu_count()} cores "
-        f"({platform.machine()}, Python {platform.python_version()}): the default grid "
+        f"Measured {stamp()} by `make bench-sweep` (`benchmarks/bench_sweep.py`) on {machine()}: the default grid "
         f"({seq[0].experiments} experiments) through `census-income sweep`, with 2 queue workers (parallel, one "
         "OpenMP thread each) and with 1 (sequential: the same experiments one after another, two threads). "
         "Runs alternate parallel, sequential, sequential, parallel, so that a change in the machine's load "
@@ -212,17 +207,6 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def update_results(path: Path, section: str) -> None:
-    """Replace this benchmark's section of results.md (or append it), leaving the others alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Reproduce once, run the legs (parallel, sequential, sequential, parallel) in copies, record them."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -231,14 +215,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     order = [int(jobs) for jobs in args.order.split(",")]
 
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from conftest import make_project_copy, project_env
-
     with tempfile.TemporaryDirectory(prefix="census-income-bench-sweep-") as tmp:
         work = Path(tmp)
-        base = make_project_copy(work / "base")
+        base, base_env = project_copy(work / "base")
         print("reproducing the baseline once ...", flush=True)
-        subprocess.run(["dvc", "repro", "--quiet"], cwd=base, env=project_env(base), check=True)
+        subprocess.run(["dvc", "repro", "--quiet"], cwd=base, env=base_env, check=True)
         runs: list[Leg] = []
         results: dict[int, list[Any]] = {}
         best: tuple[str, dict[str, float | None]] = ("-", {})

@@ -1,10 +1,14 @@
-"""The floor of the pipeline benchmark: the same read, fit and evaluation in one plain process.
+"""The floor of the pipeline benchmarks: the same read, fit and evaluation in one plain process.
 
 No DVC, no gates, no intermediate files, no project code: pandas and scikit-learn only,
-configured from `params.yaml` (the default data set, featurizer and model). Run as a
-subprocess by `bench_pipeline.py` so that interpreter start-up and imports count; it writes
-one JSON line to stdout: when its imports were done and its work ended (epoch seconds),
-its peak memory, and the metrics, so the caller can check they match the pipeline's.
+configured from `params.yaml` (data set, featurizer and model; the official split and
+gradient boosting only). It reads the configured sources as they are: the bundled text
+for the default data, or the generated Parquet of `data=adult_large` (so, at N rows, run
+it in a project where `generate` has run). Run as a subprocess by `bench_pipeline.py` and
+`bench_large.py` so that interpreter start-up and imports count and its peak memory is its
+own; it writes one JSON line to stdout: when its imports were done and its work ended
+(epoch seconds), the rows it read, its peak memory, and the metrics, so the caller can
+check they match the pipeline's.
 
     python benchmarks/floor.py params.yaml
 """
@@ -17,47 +21,100 @@ from pathlib import Path
 from typing import Any
 
 
+def snake(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def read_parts(data: dict[str, Any]) -> dict[str, Any]:
+    """Each source part as one frame: snake_case names, missing marker as NaN, the label as 0/1."""
+    import numpy as np
+    import pandas as pd
+
+    fmt, schema = data["format"], data["schema"]
+    label, positive = snake(schema["label"]["column"]), schema["label"]["positive"]
+    suffix, marker = schema["label"]["strip_suffix"], fmt["missing_marker"]
+    parts = {}
+    for part, source in data["source"].items():
+        if str(source).endswith(".parquet"):  # generated data: stored types, text as categories
+            frame = pd.read_parquet(source)
+            frame.columns = [snake(c) for c in frame.columns]
+            for column in schema["categorical"]:
+                values = frame[column].astype("category")
+                frame[column] = values.cat.remove_categories([c for c in values.cat.categories if c == marker])
+        else:
+            frame = pd.read_csv(
+                source,
+                header=None,
+                names=[snake(c) for c in fmt["columns"]],
+                sep=fmt["delimiter"],
+                comment=fmt["comment"],
+                skipinitialspace=True,
+                na_values=[marker],
+                keep_default_na=False,
+            )
+        # the label decided once per distinct value
+        values = frame[label].astype("category")
+        hits = values.cat.categories.astype(str).str.strip().str.removesuffix(suffix) == positive
+        frame[label] = np.append(hits, False)[values.cat.codes.to_numpy()].astype("int8")
+        parts[part] = frame
+    return parts
+
+
+def build_featurizer(features: dict[str, Any], categorical: list[str], numeric: list[str]) -> Any:
+    """The pipeline's preprocessing (`census_income.features`), without the project's code."""
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    logged = [c for c in numeric if c in features["log_transform"]]
+
+    def numeric_steps() -> list[object]:
+        return [SimpleImputer(strategy="median"), *([StandardScaler()] if features["scale_numeric"] else [])]
+
+    if features["categorical_encoding"] == "onehot":
+        encoder: Any = OneHotEncoder(
+            handle_unknown="infrequent_if_exist" if features.get("min_frequency") else "ignore",
+            min_frequency=features.get("min_frequency"),
+            sparse_output=False,
+            dtype=np.float32,
+        )
+    else:
+        encoder = OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2, dtype=np.float32
+        )
+    return ColumnTransformer(
+        [
+            ("categorical", encoder, categorical),
+            ("log", make_pipeline(FunctionTransformer(np.log1p), *numeric_steps()), logged),
+            ("numeric", make_pipeline(*numeric_steps()), [c for c in numeric if c not in logged]),
+        ]
+    )
+
+
 def main(params_path: str) -> None:
     """Read, prepare, split, featurize, fit, score and measure; print one JSON line."""
     import json
     import resource
 
     import numpy as np
-    import pandas as pd
+    import pandas as pd  # noqa: F401  (imported here so that imports count before `imported`)
     import yaml
     from sklearn import metrics as skm
-    from sklearn.compose import ColumnTransformer
+    from sklearn.compose import ColumnTransformer  # noqa: F401
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.impute import SimpleImputer
     from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
     imported = time.time()
     params: dict[str, Any] = yaml.safe_load(Path(params_path).read_text(encoding="utf-8"))
     data, features, model, seed = params["data"], params["features"], params["model"], params["seed"]
-    fmt, schema = data["format"], data["schema"]
+    schema = data["schema"]
     if model["name"] != "hist_gradient_boosting" or params["split"]["method"] != "official":
-        raise SystemExit("the floor covers the default configuration only (official split, hist_gradient_boosting)")
-
-    def snake(name: str) -> str:
-        return name.strip().lower().replace("-", "_")
-
-    label, positive = snake(schema["label"]["column"]), schema["label"]["positive"]
-    parts = {}
-    for part, source in data["source"].items():
-        frame = pd.read_csv(
-            source,
-            header=None,
-            names=[snake(c) for c in fmt["columns"]],
-            sep=fmt["delimiter"],
-            comment=fmt["comment"],
-            skipinitialspace=True,
-            na_values=[fmt["missing_marker"]],
-            keep_default_na=False,
-        )
-        frame[label] = (frame[label].str.removesuffix(schema["label"]["strip_suffix"]) == positive).astype("int8")
-        parts[part] = frame
+        raise SystemExit("the floor covers the official split and hist_gradient_boosting only")
+    label = snake(schema["label"]["column"])
+    parts = read_parts(data)
+    rows = sum(len(frame) for frame in parts.values())
     train, validation = train_test_split(
         parts["train"],
         test_size=params["split"]["validation_size"],
@@ -65,20 +122,10 @@ def main(params_path: str) -> None:
         random_state=seed,
     )
     splits = {"train": train.sort_index(), "validation": validation.sort_index(), "test": parts["test"]}
+    del parts, train, validation
 
     categorical, numeric = schema["categorical"], schema["numeric"]
-    logged = [c for c in numeric if c in features["log_transform"]]
-
-    def numeric_steps() -> list[object]:
-        return [SimpleImputer(strategy="median"), *([StandardScaler()] if features["scale_numeric"] else [])]
-
-    featurizer = ColumnTransformer(
-        [
-            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32), categorical),
-            ("log", make_pipeline(FunctionTransformer(np.log1p), *numeric_steps()), logged),
-            ("numeric", make_pipeline(*numeric_steps()), [c for c in numeric if c not in logged]),
-        ]
-    )
+    featurizer = build_featurizer(features, categorical, numeric)
     columns = [*categorical, *numeric]
     x_train = featurizer.fit_transform(splits["train"][columns]).astype(np.float32)
     estimator = HistGradientBoostingClassifier(
@@ -87,9 +134,13 @@ def main(params_path: str) -> None:
         max_leaf_nodes=model["max_leaf_nodes"],
         min_samples_leaf=model["min_samples_leaf"],
         l2_regularization=model["l2_regularization"],
+        max_features=model.get("max_features", 1.0),
         early_stopping=False,
         random_state=seed,
+        # the categorical codes are the first columns the transformer writes
+        **({"categorical_features": list(range(len(categorical)))} if model.get("native_categorical") else {}),
     ).fit(x_train, splits["train"][label].to_numpy())
+    del x_train  # evaluation transforms every split again, train included
 
     threshold = params["evaluate"]["threshold"]
     scores: dict[str, dict[str, float]] = {}
@@ -109,9 +160,8 @@ def main(params_path: str) -> None:
         }
     done = time.time()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    sys.stdout.write(
-        json.dumps({"imported": imported, "done": done, "peak_memory_mb": peak_mb, "metrics": scores}) + "\n"
-    )
+    report = {"imported": imported, "done": done, "rows": rows, "peak_memory_mb": peak_mb, "metrics": scores}
+    sys.stdout.write(json.dumps(report) + "\n")
 
 
 if __name__ == "__main__":

@@ -168,6 +168,10 @@ class HistGradientBoostingConfig(Strict):
     max_leaf_nodes: int = Field(31, gt=1)
     min_samples_leaf: int = Field(20, gt=0)
     l2_regularization: float = Field(0.0, ge=0)
+    max_features: float = Field(1.0, gt=0, le=1)  # share of features drawn per split (1.0: all)
+    # split the categorical columns on categories, not on their codes: needs
+    # features.categorical_encoding: ordinal (the codes keep the schema's column names)
+    native_categorical: bool = False
 
 
 MODEL_NAMES = ("logistic_regression", "random_forest", "hist_gradient_boosting")
@@ -186,6 +190,47 @@ class EvaluateConfig(Strict):
     calibration_bins: int = Field(10, gt=1)
     importance_repeats: int = Field(3, gt=0)
     importance_max_rows: int = Field(5000, gt=0)
+    confusion_max_rows: int = Field(100_000, gt=0)
+
+
+# -------------------------------------------------------------------- engine
+class PandasEngineConfig(Strict):
+    """ingest, prepare, split and featurize in one Python process on pandas."""
+
+    name: Literal["pandas"]
+
+
+class SparkEngineConfig(Strict):
+    """The same stages on PySpark (`census_income.spark`); `master` picks local mode or a cluster."""
+
+    name: Literal["spark"]
+    master: str = "local[*]"
+    app_name: str = "census-income"
+    driver_memory: str = "2g"
+    shuffle_partitions: int = Field(8, gt=0)
+    # more Spark settings: `{spark.executor.memory: 8g}`, or nested as `-S` writes them
+    # (`-S +engine.conf.spark.executor.memory=8g`); `spark_settings` flattens them
+    conf: dict[str, Any] = {}
+
+    def spark_settings(self) -> dict[str, str]:
+        """`conf` as flat Spark settings (`spark.executor.memory: 8g`), values as Spark spells them."""
+        flat: dict[str, str] = {}
+
+        def walk(node: dict[str, Any], prefix: str) -> None:
+            for key, value in node.items():
+                if isinstance(value, dict):
+                    walk(value, f"{prefix}{key}.")
+                else:
+                    flat[f"{prefix}{key}"] = str(value).lower() if isinstance(value, bool) else str(value)
+
+        walk(self.conf, "")
+        return flat
+
+
+ENGINE_NAMES = ("pandas", "spark")
+
+EngineConfig = Annotated[PandasEngineConfig | SparkEngineConfig, Field(discriminator="name")]
+PANDAS_ENGINE = PandasEngineConfig(name="pandas")
 
 
 C = TypeVar("C", bound=BaseModel)
@@ -229,6 +274,7 @@ def _select(params: dict[str, Any], dotted: str, path: Path) -> Any:
 
 
 _UNION_TAGS = {"int", "float", "str", "bool", "none"}
+_UNION_VALUES = {*MODEL_NAMES, *ENGINE_NAMES}  # discriminator values of the model and engine unions
 
 
 def _one_line(exc: ValidationError, path: Path, fields: dict[str, str]) -> str:
@@ -239,7 +285,7 @@ def _one_line(exc: ValidationError, path: Path, fields: dict[str, str]) -> str:
         loc[0] = fields[loc[0]]
     # pydantic adds union members to the location: the discriminator's value (`random_forest`)
     # or the member's type (`float`, `literal['sqrt','log2']`); neither is part of the key
-    loc = [p for i, p in enumerate(loc) if not (i and (p in MODEL_NAMES or p in _UNION_TAGS or "[" in p))]
+    loc = [p for i, p in enumerate(loc) if not (i and (p in _UNION_VALUES or p in _UNION_TAGS or "[" in p))]
     if first["type"] in {"union_tag_invalid", "union_tag_not_found"}:
         # a bad or missing `name` is reported on its parent: name the discriminator key itself
         loc.append(str(first.get("ctx", {}).get("discriminator", "")).strip("'"))
@@ -258,6 +304,7 @@ class IngestConfig(Strict):
     contract: Contract
     rules: DataValidation
     mode: GateMode
+    engine: EngineConfig = PANDAS_ENGINE
 
 
 class GenerateConfig(Strict):
@@ -278,6 +325,7 @@ class PrepareConfig(Strict):
     contract: Contract
     rules: DataValidation
     mode: GateMode
+    engine: EngineConfig = PANDAS_ENGINE
 
 
 class SplitStageConfig(Strict):
@@ -288,14 +336,17 @@ class SplitStageConfig(Strict):
     rules: DataValidation
     split_rules: SplitValidation
     mode: GateMode
+    engine: EngineConfig = PANDAS_ENGINE
 
 
 class FeaturizeConfig(Strict):
     features: FeaturesConfig
+    chunk_rows: int = Field(gt=0)
     schema_: Schema = Field(alias="schema")
     contract: Contract
     split_rules: SplitValidation
     mode: GateMode
+    engine: EngineConfig = PANDAS_ENGINE
 
 
 class TrainConfig(Strict):
@@ -307,6 +358,7 @@ class TrainConfig(Strict):
 
 class EvaluateStageConfig(Strict):
     evaluate: EvaluateConfig
+    chunk_rows: int = Field(gt=0)
     schema_: Schema = Field(alias="schema")
     slices: list[str]
     seed: int

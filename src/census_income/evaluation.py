@@ -47,6 +47,26 @@ def slice_metrics(
     return result
 
 
+def confusion_pairs(y_true: np.ndarray, y_pred: np.ndarray, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(actual, predicted) pairs for the confusion-matrix plot, at most `max_rows` of them.
+
+    DVC draws the matrix from one record per row, so at millions of rows the plot file alone
+    would be hundreds of MB. Beyond `max_rows`, each cell's count is scaled down to `max_rows`
+    in total (largest remainders): the normalised matrix stays exact to 1/`max_rows`.
+    """
+    if len(y_true) <= max_rows:
+        return y_true, y_pred
+    cells = [(actual, predicted) for actual in (0, 1) for predicted in (0, 1)]
+    counts = np.array([np.sum((y_true == a) & (y_pred == p)) for a, p in cells], dtype=np.float64)
+    exact = counts * max_rows / counts.sum()
+    scaled = np.floor(exact).astype(int)
+    for index in np.argsort(-(exact - scaled), kind="stable")[: max_rows - int(scaled.sum())]:
+        scaled[index] += 1
+    actual = np.repeat([a for a, _ in cells], scaled)
+    predicted = np.repeat([p for _, p in cells], scaled)
+    return actual, predicted
+
+
 def feature_importance(
     model: Pipeline, *, frame: pd.DataFrame, features: list[str], label: str, repeats: int, max_rows: int, seed: int
 ) -> pd.DataFrame:
@@ -59,11 +79,30 @@ def feature_importance(
     return table.sort_values(["importance", "feature"], ascending=[False, True]).reset_index(drop=True)
 
 
+def scores_of(model: Pipeline, frame: pd.DataFrame, features: list[str], chunk_rows: int) -> np.ndarray:
+    """Positive-class scores, `chunk_rows` rows at a time (the model's encoded copy of the rows
+    is the largest thing in memory; scores are row-wise, so chunking does not change them)."""
+    if len(frame) <= chunk_rows:
+        return np.asarray(model.predict_proba(frame[features])[:, 1])
+    return np.concatenate(
+        [
+            model.predict_proba(frame[features].iloc[start : start + chunk_rows])[:, 1]
+            for start in range(0, len(frame), chunk_rows)
+        ]
+    )
+
+
 def evaluate_model(
-    model: Pipeline, splits: dict[str, pd.DataFrame], features: list[str], label: str, threshold: float
+    model: Pipeline,
+    splits: dict[str, pd.DataFrame],
+    features: list[str],
+    label: str,
+    threshold: float,
+    *,
+    chunk_rows: int = 1_000_000,
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     """Metrics of every split and the positive-class scores they were computed from."""
-    scores = {name: model.predict_proba(frame[features])[:, 1] for name, frame in splits.items()}
+    scores = {name: scores_of(model, frame, features, chunk_rows) for name, frame in splits.items()}
     overall = {
         name: classification_metrics(frame[label].to_numpy(), scores[name], threshold) for name, frame in splits.items()
     }

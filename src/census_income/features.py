@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -76,3 +78,11 @@ def featurize(featurizer: Pipeline, frame: pd.DataFrame, schema: Schema) -> pd.D
     features: pd.DataFrame = featurizer.transform(frame[schema.features]).astype("float32")
     features[label] = frame[label].to_numpy()
     return features.reset_index(drop=True)
+
+
+def featurize_chunks(featurizer: Pipeline, frame: pd.DataFrame, schema: Schema, rows: int) -> Iterator[pd.DataFrame]:
+    """`featurize` on `rows` rows at a time: the encoded copy (float32, one column per category
+    with one-hot codes) never exists for the whole frame at once. Row-wise, so the values are the
+    same as in one pass."""
+    for start in range(0, max(len(frame), 1), rows):
+        yield featurize(featurizer, frame.iloc[start : start + rows], schema)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import yaml
 
 from census_income.errors import PipelineError
+from census_income.io import md5_file
 from census_income.paths import LOCK_FILE
 
 
@@ -29,6 +32,35 @@ def recorded_md5(output: Path | str, lock: dict[str, Any] | None = None) -> str:
             if Path(out["path"]).as_posix() == wanted and "md5" in out:
                 return str(out["md5"])
     raise PipelineError(f"{wanted}: no md5 recorded in {LOCK_FILE} (produce it with `dvc repro`)")
+
+
+def dvc_md5(path: Path) -> str:
+    """The md5 DVC gives a file, or a folder (`<md5>.dir`: the md5 of its sorted file list)."""
+    if not path.is_dir():
+        return md5_file(path)
+    entries = [
+        {"md5": md5_file(file), "relpath": file.relative_to(path).as_posix()}
+        for file in sorted(path.rglob("*"))
+        if file.is_file()
+    ]
+    entries.sort(key=lambda entry: entry["relpath"])
+    return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
+
+
+def matches_lock(path: Path | str, lock: dict[str, Any] | None = None) -> bool:
+    """Whether `path` (a stage output, or a file inside a folder output) holds the bytes `dvc.lock`
+    records for that output: then it is what the stage that wrote it checked before writing.
+
+    False when no output covers it, or its bytes differ (edited by hand, a stage run outside DVC).
+    """
+    wanted = Path(path)
+    lock = read_lock() if lock is None else lock
+    for stage in lock.get("stages", {}).values():
+        for out in stage.get("outs", []):
+            root = Path(out["path"])
+            if "md5" in out and (wanted == root or root in wanted.parents) and root.exists():
+                return dvc_md5(root) == str(out["md5"])
+    return False
 
 
 # ------------------------------------------------------------------ the chain behind an output

@@ -129,7 +129,7 @@ class Case:
     stage: str = "ingest@train"  # the dvc stage that must fail
 
 
-RAW, PREPARED = "gate ingest-train/raw failed", "gate ingest-train/prepared failed"
+RAW, TYPED = "gate ingest-train/raw failed", "gate ingest-train/typed failed"
 COLUMN_SET = "expect_table_columns_to_match_set"
 IN_SET = "expect_column_values_to_be_in_set"
 BETWEEN = "expect_column_values_to_be_between"
@@ -147,10 +147,10 @@ CORRUPTIONS = {
         (RAW, "expect_column_values_to_match_regex column=age", '"39 years"'),
     ),
     "hours-out-of-range": Case(
-        set_field("hours-per-week", lambda v: "168", every=100), (PREPARED, f"{BETWEEN} column=hours_per_week", "168")
+        set_field("hours-per-week", lambda v: "168", every=100), (TYPED, f"{BETWEEN} column=hours_per_week", "168")
     ),
     "negative-fnlwgt": Case(
-        set_field("fnlwgt", lambda v: f"-{v}", every=200), (PREPARED, f"{BETWEEN} column=fnlwgt", "-77516")
+        set_field("fnlwgt", lambda v: f"-{v}", every=200), (TYPED, f"{BETWEEN} column=fnlwgt", "-77516")
     ),
     "unseen-category": Case(
         set_field("workclass", lambda v: "Space-agency", every=50),
@@ -170,14 +170,14 @@ CORRUPTIONS = {
     ),
     "flipped-prevalence": Case(
         set_field("income", lambda v: {"<=50K": ">50K", ">50K": "<=50K"}[v]),
-        (PREPARED, "expect_column_mean_to_be_between column=income"),
+        (TYPED, "expect_column_mean_to_be_between column=income"),
     ),
     "duplicate-burst": Case(
         edit_rows(lambda rows, _: rows + [list(r) for r in rows[:1500]]),
         (RAW, "expect_compound_columns_to_be_unique"),
     ),
     "ages-plus-30": Case(
-        set_field("age", lambda v: str(int(v) + 30)), (PREPARED, f"{BETWEEN} column=age", '"max_value": 90')
+        set_field("age", lambda v: str(int(v) + 30)), (TYPED, f"{BETWEEN} column=age", '"max_value": 90')
     ),
     "headerless-columns-swapped": Case(
         swap_columns("race", "sex"), (RAW, f"{IN_SET} column=race", f"{IN_SET} column=sex", '"Male"')
@@ -375,12 +375,12 @@ def test_warn_mode_logs_the_report_and_records_the_failed_gate(reproduced_projec
     result = run(["dvc", "repro", "ingest@train"], project)
 
     output = result.stdout + result.stderr
-    assert "WARNING gate ingest-train/prepared failed: 1 of" in output
+    assert "WARNING gate ingest-train/typed failed: 1 of" in output
     assert "expect_column_mean_to_be_between column=income" in output
     summary = json.loads((project / "reports/gates/ingest-train.json").read_text())
     assert summary["raw"]["success"] is True
-    assert summary["prepared"]["success"] is False
-    assert summary["prepared"]["passed"] == summary["prepared"]["evaluated"] - 1
+    assert summary["typed"]["success"] is False
+    assert summary["typed"]["passed"] == summary["typed"]["evaluated"] - 1
     assert (project / "data/raw/train.parquet").is_file()
 
 

@@ -8,11 +8,13 @@ Small models keep it quick: the point is DVC's machinery, not the model.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,8 @@ import pytest
 import yaml
 
 from census_income.io import md5_file
-from tests.conftest import run
+from census_income.sweep import Dvc, Revival, queue_snapshot, sweep_environment, wait_for_experiments
+from tests.conftest import project_env, run
 
 pytestmark = pytest.mark.slow
 
@@ -157,3 +160,37 @@ def test_push_then_pull_in_another_clone_restores_the_same_model(swept: Swept, t
     assert yaml.safe_load((clone / "params.yaml").read_text())["model"]["C"] == float(
         experiments(project)[name]["params"]["model"]["C"]
     )
+
+
+def test_queue_is_read_without_a_queue_folder(fresh_project: Path) -> None:
+    """A project that never queued anything has no `.dvc/tmp/exps/celery`: no tasks, no workers."""
+    assert not (fresh_project / ".dvc" / "tmp" / "exps" / "celery").exists()
+    snapshot = queue_snapshot(fresh_project)
+    assert snapshot is not None
+    assert (snapshot.tasks, snapshot.workers) == ({}, 0)
+
+
+def test_waiting_experiments_without_a_worker_get_workers_started(swept: Swept) -> None:
+    """Queued, but no worker alive (died, or never started): the wait starts them and the run ends."""
+    project = swept.project
+    run(["dvc", "exp", "run", "--queue", "-n", "revived", *SMALL, "-S", "model.C=0.3"], project)
+    before = queue_snapshot(project)
+    assert before is not None
+    assert before.tasks["revived"] == "queued"
+    assert before.workers == 0
+    out = io.StringIO()
+    dvc = Dvc(project, sweep_environment(1, project_env(project)))
+    finished, states = wait_for_experiments(
+        dvc,
+        ["revived"],
+        out,
+        jobs=1,
+        started=time.monotonic(),
+        poll_seconds=1.0,
+        timeout_seconds=600.0,
+        revival=Revival(after=2.0, limit=1),
+    )
+    assert finished, out.getvalue()
+    assert states == {"revived": "success"}
+    assert out.getvalue().count("no queue worker is alive: starting them again") == 1
+    assert experiments(project)["revived"]["state"] == "success"

@@ -19,6 +19,8 @@ from tests.conftest import REPO_ROOT
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
+    if str(REPO_ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "benchmarks"))  # the scripts import `common` from their folder
     spec = importlib.util.spec_from_file_location("bench_pipeline", REPO_ROOT / "benchmarks" / "bench_pipeline.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -25,6 +25,7 @@ Params = dict[str, Any]
 TRAIN_KEYS = {"model": "model", "schema": "data.schema", "seed": "seed", "mode": "validation.mode"}
 FEATURIZE_KEYS = {
     "features": "features",
+    "chunk_rows": "chunk_rows",
     "schema": "data.schema",
     "contract": "data.contract",
     "split_rules": "validation.split",

@@ -32,11 +32,14 @@ from census_income.contracts.suites import (
     metrics_suite,
     predictions_suite,
     prepared_suite,
+    raw_schema_suite,
     raw_suite,
     slice_gap_suite,
     slice_gaps,
     split_suite,
     stored_as_integers,
+    table_schema_suite,
+    typed_suite,
 )
 from census_income.data.prepare import prepare
 from census_income.errors import GateError
@@ -248,6 +251,46 @@ def test_prepared_suite_names_the_broken_expectation(
 ) -> None:
     report = failed("prepared", corrupt(table), prepared_suite, SCHEMA, CONTRACT, DATA_RULES)
     assert any(expectation in line for line in failed_lines(report)), report
+
+
+def test_typed_suite_checks_what_only_the_typed_form_shows(table: pd.DataFrame) -> None:
+    check("typed", table, typed_suite, SCHEMA, CONTRACT, DATA_RULES)
+    report = failed(
+        "typed",
+        table.assign(age=table["age"].mask(table.index % 10 == 0, 120)),
+        typed_suite,
+        SCHEMA,
+        CONTRACT,
+        DATA_RULES,
+    )
+    assert "expect_column_values_to_be_between column=age" in report
+    flipped = table.assign(income=1)
+    assert "expect_column_mean_to_be_between column=income" in failed(
+        "typed", flipped, typed_suite, SCHEMA, CONTRACT, DATA_RULES
+    )
+    assert len(typed_suite(SCHEMA, CONTRACT, DATA_RULES)) < len(prepared_suite(SCHEMA, CONTRACT, DATA_RULES))
+
+
+def test_schema_suites_check_columns_and_dtypes_only(table: pd.DataFrame) -> None:
+    """What a stage reads from an output dvc.lock pins: values are not looked at, dtypes are."""
+    out_of_range = table.assign(age=table["age"].mask(table.index % 10 == 0, 120))
+    gate = check("prepared", out_of_range, table_schema_suite, SCHEMA)
+    assert gate.summary["prepared"]["evaluated"] < len(prepared_suite(SCHEMA, CONTRACT, DATA_RULES))
+    report = failed("prepared", table.assign(age=table["age"].astype("float64")), table_schema_suite, SCHEMA)
+    assert "expect_column_type_to_be column=age" in report
+    assert "expect_table_row_count_to_be_between" in failed("prepared", table.iloc[:0], table_schema_suite, SCHEMA)
+    check("raw-train", delivered(), raw_schema_suite, FORMAT)
+    assert "expect_table_columns_to_match_set" in failed("raw-train", delivered().iloc[:, 1:], raw_schema_suite, FORMAT)
+
+
+def test_a_suite_checked_on_every_chunk_adds_up_in_one_summary_entry(table: pd.DataFrame) -> None:
+    gate = Gate("unit", StageRun(stage="unit"), "fail")
+    for chunk in (table.iloc[:60], table.iloc[60:]):
+        gate.check("prepared", chunk, table_schema_suite, SCHEMA)
+    single = len(table_schema_suite(SCHEMA))
+    assert gate.summary["prepared"] == {"evaluated": 2 * single, "passed": 2 * single, "success": True, "chunks": 2}
+    with pytest.raises(GateError, match="expect_column_type_to_be column=age"):
+        gate.check("prepared", table.assign(age=table["age"].astype("float64")), table_schema_suite, SCHEMA)
 
 
 # ---------------------------------------------------------------------- split

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from census_income.config import FeaturesConfig, Schema
-from census_income.evaluation import METRICS, classification_metrics, evaluate_model, slice_metrics
+from census_income.evaluation import (
+    METRICS,
+    classification_metrics,
+    confusion_pairs,
+    evaluate_model,
+    slice_metrics,
+)
 from census_income.features import featurize, fit_featurizer
 from census_income.models import fit_model, scoring_pipeline
 from tests.unit.conftest import SMALL_MODELS
@@ -84,3 +90,33 @@ def test_evaluate_model_scores_every_split(
         assert scores[name].shape == (len(frame),)
         recomputed = classification_metrics(frame[schema.target].to_numpy(), scores[name], 0.5)
         assert overall[name] == recomputed
+
+
+def test_scoring_in_chunks_gives_the_same_scores_and_metrics(
+    splits: dict[str, pd.DataFrame], features_cfg: FeaturesConfig, schema: Schema
+) -> None:
+    featurizer = fit_featurizer(splits["train"], features_cfg, schema)
+    estimator = fit_model(
+        featurize(featurizer, splits["train"], schema), schema.target, SMALL_MODELS["random_forest"], 0
+    )
+    model = scoring_pipeline(featurizer, estimator)
+    whole = evaluate_model(model, splits, schema.features, schema.target, 0.5)
+    chunked = evaluate_model(model, splits, schema.features, schema.target, 0.5, chunk_rows=9)
+    assert whole[0] == chunked[0]
+    for name in splits:
+        np.testing.assert_array_equal(whole[1][name], chunked[1][name])
+
+
+def test_confusion_pairs_keep_small_splits_and_scale_large_ones_to_the_same_shares() -> None:
+    rng = np.random.default_rng(0)
+    y_true = (rng.random(50_000) < 0.24).astype(int)
+    y_pred = np.where(rng.random(50_000) < 0.85, y_true, 1 - y_true)
+    same = confusion_pairs(y_true[:900], y_pred[:900], max_rows=1000)
+    assert same[0] is not None and np.array_equal(same[0], y_true[:900]) and np.array_equal(same[1], y_pred[:900])
+
+    actual, predicted = confusion_pairs(y_true, y_pred, max_rows=1000)
+    assert len(actual) == len(predicted) == 1000
+    for a in (0, 1):
+        for p in (0, 1):
+            share = np.mean((y_true == a) & (y_pred == p))
+            assert abs(np.mean((actual == a) & (predicted == p)) - share) <= 1 / 1000

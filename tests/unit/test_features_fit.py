@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from census_income.config import FeaturesConfig, Schema
-from census_income.features import featurize, fit_featurizer
+from census_income.features import featurize, featurize_chunks, fit_featurizer
 
 
 def test_output_is_float32_features_plus_the_label(
@@ -86,3 +86,13 @@ def test_featurizer_scores_whole_prepared_rows(
         whole.astype("float32").reset_index(drop=True),
         featurize(featurizer, splits["test"], schema).drop(columns=[schema.target]),
     )
+
+
+def test_featurizing_in_chunks_gives_the_same_rows_as_one_pass(
+    splits: dict[str, pd.DataFrame], features_cfg: FeaturesConfig, schema: Schema
+) -> None:
+    featurizer = fit_featurizer(splits["train"], features_cfg, schema)
+    test = splits["test"].iloc[5:]  # an index that does not start at 0
+    chunks = list(featurize_chunks(featurizer, test, schema, rows=7))
+    assert len(chunks) == -(-len(test) // 7)
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), featurize(featurizer, test, schema))

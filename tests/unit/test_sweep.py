@@ -12,6 +12,7 @@ from census_income.compose import compose_params
 from census_income.sweep import (
     DEFAULT_GRID,
     Experiment,
+    Revival,
     Sweep,
     flatten,
     format_table,
@@ -20,9 +21,9 @@ from census_income.sweep import (
     lower_is_better,
     parse_experiments,
     queue_command,
-    queue_states,
     queued_names,
     rank,
+    stalled,
     sweep_environment,
     varying_params,
 )
@@ -108,21 +109,29 @@ def test_queued_names_are_read_from_dvc_output() -> None:
     assert queued_names("ERROR: Experiment conflicts with existing experiment 'x'") == []
 
 
-def test_queue_states_reads_the_named_rows_of_dvc_queue_status() -> None:
-    table = (
-        "Task     Name          Created       Status\n"
-        "941f345  sweep1-lr-1   07:07 AM      Running\n"
-        "f34d02e  sweep1-lr-2   Nov 22, 2026  Failed\n"
-        "0c1f9df  other-1       07:17 AM      Success\n"
-        "ab12cd3                07:18 AM      Queued\n"
-        "\nWorker status: 1 active, 0 idle\n"
-    )
-    assert queue_states(table, ["sweep1-lr-1", "sweep1-lr-2", "sweep1-lr-3"]) == {
-        "sweep1-lr-1": "running",
-        "sweep1-lr-2": "failed",
-    }
-    assert queue_states("No experiment tasks in the queue.\n", ["sweep1-lr-1"]) == {}
-    assert set(queue_states(table)) == {"sweep1-lr-1", "sweep1-lr-2", "other-1", "07:18"}
+def test_stalled_only_when_ours_wait_without_a_worker() -> None:
+    names = ["s1-a-1", "s1-a-2"]
+    assert stalled({"s1-a-1": "success", "s1-a-2": "queued"}, names, workers=0)
+    assert stalled({"other-1": "running"}, names, workers=0)  # not listed yet: still waiting
+    assert stalled({"s1-a-1": "running", "s1-a-2": "queued"}, names, workers=0)  # an orphan does not run the rest
+    assert not stalled({"s1-a-1": "success", "s1-a-2": "queued"}, names, workers=1)
+    assert not stalled({"s1-a-1": "success", "s1-a-2": "failed"}, names, workers=0)
+
+
+def test_revival_restarts_after_a_stall_lasting_long_enough_and_at_most_limit_times() -> None:
+    revival = Revival(after=30.0, limit=2)
+    assert not revival.due(100.0, is_stalled=True)  # a stall starts: wait, a worker may be starting
+    assert not revival.due(129.0, is_stalled=True)
+    assert revival.due(130.0, is_stalled=True)  # 30 s stalled: start the workers
+    assert revival.restarts == 1
+    assert not revival.due(131.0, is_stalled=True)  # a new stall, counted from now
+    assert not revival.due(150.0, is_stalled=False)  # the workers came back: the stall is over
+    assert not revival.due(170.0, is_stalled=True)
+    assert not revival.due(199.0, is_stalled=True)  # 29 s into this stall, not 69 s since the first
+    assert revival.due(200.0, is_stalled=True)
+    assert not revival.due(10_000.0, is_stalled=True)  # the limit: 2 restarts, then only the timeout
+    assert not revival.due(20_000.0, is_stalled=True)
+    assert revival.restarts == 2
 
 
 def test_free_label_skips_labels_already_used() -> None:

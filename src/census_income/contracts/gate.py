@@ -19,13 +19,18 @@ from typing import TYPE_CHECKING, Any
 from census_income.config import GateMode
 from census_income.errors import GateError
 from census_income.io import atomic_path, write_json
+from census_income.lineage import matches_lock
 from census_income.paths import gate_results_dir
 
 if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.expectations.expectation import Expectation
+    from pyspark.sql import DataFrame as SparkFrame
 
     from census_income.stage import StageRun
+
+    # what a gate validates: a pandas frame, or a Spark one (engine=spark)
+    Frame = pd.DataFrame | SparkFrame
 
 log = logging.getLogger("census_income")
 SHOWN_VALUES = 5
@@ -40,23 +45,58 @@ class Gate:
     mode: GateMode
     summary: dict[str, dict[str, Any]] = field(default_factory=dict)
     _context: Any = None
+    _pinned: dict[str, bool] = field(default_factory=dict)
 
-    def check(self, suite: str, frame: pd.DataFrame, build: Callable[..., list[Expectation]], *config: Any) -> None:
+    def check(self, suite: str, frame: Frame, build: Callable[..., list[Expectation]], *config: Any) -> None:
         """Validate `frame` against `build(*config)`; raise `GateError` (mode `fail`) on failure.
 
         Building the suite is timed as gate work: it is where Great Expectations is imported.
         """
+        self._check(suite, frame, lambda: build(*config), {})
+
+    def check_input(
+        self,
+        suite: str,
+        frame: Frame,
+        source: str | Path,
+        full: Callable[[], list[Expectation]],
+        schema: Callable[[], list[Expectation]],
+    ) -> None:
+        """Validate what the stage reads from `source`, an output of an earlier stage.
+
+        When its bytes are the ones `dvc.lock` records, the stage that wrote it ran the full
+        contract on exactly these bytes before writing them: the `schema` suite (columns,
+        dtypes, not empty) is enough, and it costs nothing at any size. Anything else (a file
+        edited by hand, a stage run outside DVC) gets the `full` suite.
+        """
         started = time.perf_counter()
-        result = self._validate(suite, frame, build(*config))
+        key = str(source)
+        if key not in self._pinned:
+            self._pinned[key] = matches_lock(source)
+        self.run.gate_seconds += time.perf_counter() - started
+        pinned = self._pinned[key]
+        self._check(suite, frame, schema if pinned else full, {"pinned": pinned})
+
+    def _check(self, suite: str, frame: Frame, build: Callable[[], list[Expectation]], extra: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        result = self._validate(suite, frame, build())
         payload = result.to_json_dict()
         self._keep(suite, payload)
         stats = payload["statistics"]
         passed = bool(result.success)
-        self.summary[suite] = {
+        entry = {
             "evaluated": int(stats["evaluated_expectations"]),
             "passed": int(stats["successful_expectations"]),
             "success": passed,
+            **extra,
         }
+        if suite in self.summary:  # the next chunk of the same data: one entry adds them up
+            previous = self.summary[suite]
+            entry["evaluated"] += previous["evaluated"]
+            entry["passed"] += previous["passed"]
+            entry["success"] = passed and previous["success"]
+            entry["chunks"] = previous.get("chunks", 1) + 1
+        self.summary[suite] = entry
         self.run.gate_seconds += time.perf_counter() - started
         outcome = "passed" if passed else "FAILED"
         self.run.gate = ", ".join(f"{name} {s['passed']}/{s['evaluated']}" for name, s in self.summary.items())
@@ -84,7 +124,7 @@ class Gate:
         """Where the full result of `suite` in this stage is kept."""
         return gate_results_dir() / self.stage / f"{suite}.json"
 
-    def _validate(self, suite: str, frame: pd.DataFrame, expectations: list[Expectation]) -> Any:
+    def _validate(self, suite: str, frame: Frame, expectations: list[Expectation]) -> Any:
         import great_expectations as gx
 
         if self._context is None:
@@ -93,15 +133,26 @@ class Gate:
             self._context = gx.get_context(mode="ephemeral")
             self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         context = self._context
-        batch = (
-            context.data_sources.add_or_update_pandas(f"{self.stage}")
-            .add_dataframe_asset(suite)
-            .add_batch_definition_whole_dataframe(suite)
+        # a Spark frame (engine=spark) goes through GX's Spark data source, its dtypes named as Spark's
+        on_spark = type(frame).__module__.startswith("pyspark.")
+        if on_spark:
+            from census_income.contracts.suites import for_spark
+
+            frame, expectations = for_spark(frame, expectations)
+        sources = context.data_sources
+        source = (
+            sources.add_or_update_spark(f"{self.stage}-spark")
+            if on_spark
+            else sources.add_or_update_pandas(f"{self.stage}")
         )
+        batch = source.add_dataframe_asset(suite).add_batch_definition_whole_dataframe(suite)
         gx_suite = context.suites.add_or_update(
             gx.ExpectationSuite(name=f"{self.stage}.{suite}", expectations=expectations)
         )
-        definition = gx.ValidationDefinition(name=f"{self.stage}.{suite}", data=batch, suite=gx_suite)
+        # stored before running, so a suite can be checked again (on the next chunk) under its name
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=f"{self.stage}.{suite}", data=batch, suite=gx_suite)
+        )
         return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
 
     def _keep(self, suite: str, payload: dict[str, Any]) -> None:

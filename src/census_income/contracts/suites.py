@@ -6,6 +6,7 @@ come from the data set's `contract`, thresholds from `validation`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -93,17 +94,24 @@ def _raw_value_checks(
     return expectations
 
 
+def raw_schema_suite(fmt: SourceFormat) -> list[Expectation]:
+    """A raw part that passed the raw contract in ingest: the source's columns, not empty."""
+    gxe = _gxe()
+    return [
+        gxe.ExpectTableColumnsToMatchSet(column_set=fmt.columns, exact_match=True),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=None),
+    ]
+
+
 def prepared_suite(schema: Schema, contract: Contract, rules: DataValidation) -> list[Expectation]:
     """The typed table: columns and dtypes, ranges, allowed values, missing shares,
     label rate, unique row ids, duplicates."""
     gxe = _gxe()
     label = schema.target
     expectations = [
-        gxe.ExpectTableColumnsToMatchOrderedList(column_list=[ROW_ID, PART, *schema.features, label]),
+        *_table_schema(schema),
         gxe.ExpectTableRowCountToBeBetween(min_value=contract.rows.min, max_value=None),
         gxe.ExpectColumnValuesToBeUnique(column=ROW_ID),
-        gxe.ExpectColumnTypeToBe(column=ROW_ID, type_="int64"),
-        gxe.ExpectColumnTypeToBe(column=label, type_="int8"),
         gxe.ExpectColumnValuesToBeInSet(column=label, value_set=[0, 1]),
         gxe.ExpectColumnMeanToBeBetween(column=label, min_value=rules.label_rate.min, max_value=rules.label_rate.max),
         gxe.ExpectCompoundColumnsToBeUnique(
@@ -112,6 +120,46 @@ def prepared_suite(schema: Schema, contract: Contract, rules: DataValidation) ->
     ]
     expectations += _prepared_value_checks(schema, contract)
     return expectations
+
+
+def typed_suite(schema: Schema, contract: Contract, rules: DataValidation) -> list[Expectation]:
+    """A raw part in its typed form, for what the text cannot show: dtypes, numeric ranges, the
+    label's values and rate. (Allowed values, missing shares and duplicates: the raw suite
+    checks them on the text; the prepared suite again on the whole table prepare writes.)"""
+    gxe = _gxe()
+    label = schema.target
+    expectations = [
+        *table_schema_suite(schema),
+        gxe.ExpectColumnValuesToBeInSet(column=label, value_set=[0, 1]),
+        gxe.ExpectColumnMeanToBeBetween(column=label, min_value=rules.label_rate.min, max_value=rules.label_rate.max),
+    ]
+    expectations += [
+        gxe.ExpectColumnValuesToBeBetween(column=name, min_value=bounds.min, max_value=bounds.max)
+        for name, bounds in contract.numeric.items()
+    ]
+    return expectations
+
+
+def table_schema_suite(schema: Schema) -> list[Expectation]:
+    """A prepared table or split part that passed its full contract where it was written:
+    the columns in order, their dtypes, not empty."""
+    gxe = _gxe()
+    return [
+        *_table_schema(schema),
+        *(gxe.ExpectColumnTypeToBe(column=name, type_="category") for name in schema.categorical),
+        *(gxe.ExpectColumnTypeToBe(column=name, type_="int64") for name in schema.numeric),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=None),
+    ]
+
+
+def _table_schema(schema: Schema) -> list[Expectation]:
+    """Column order and the dtypes of the row id and the label (the features' come with their values)."""
+    gxe = _gxe()
+    return [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=[ROW_ID, PART, *schema.features, schema.target]),
+        gxe.ExpectColumnTypeToBe(column=ROW_ID, type_="int64"),
+        gxe.ExpectColumnTypeToBe(column=schema.target, type_="int8"),
+    ]
 
 
 def _prepared_value_checks(schema: Schema, contract: Contract, per_row: bool = False) -> list[Expectation]:
@@ -128,8 +176,8 @@ def _prepared_value_checks(schema: Schema, contract: Contract, per_row: bool = F
         if not per_row or max_missing == 0:
             expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=1 - max_missing))
     for name in schema.numeric:
+        # `int64` cannot hold a missing value: the dtype check is the completeness check
         expectations.append(gxe.ExpectColumnTypeToBe(column=name, type_="int64"))
-        expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
         bounds = contract.numeric.get(name)
         if bounds is not None:
             expectations.append(
@@ -165,15 +213,16 @@ def input_prepared_suite(schema: Schema, contract: Contract) -> list[Expectation
 
 
 def split_suite(
-    reference: pd.DataFrame, schema: Schema, contract: Contract, rules: SplitValidation
+    reference: pd.DataFrame | Any, schema: Schema, contract: Contract, rules: SplitValidation
 ) -> list[Expectation]:
-    """A split against train as the reference: same columns, label rate and the quantiles
-    of the contract's distribution columns within tolerance of train's."""
+    """A split against train as the reference (a pandas or a Spark frame): same columns, label
+    rate and the quantiles of the contract's distribution columns within tolerance of train's."""
     gxe = _gxe()
     label = schema.target
-    rate = float(reference[label].mean())
+    profile = reference_profile(reference, label, contract.distribution, rules.quantiles)
+    rate = profile.rate
     expectations = [
-        gxe.ExpectTableColumnsToMatchOrderedList(column_list=list(reference.columns)),
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=profile.columns),
         gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=None),
         gxe.ExpectColumnMeanToBeBetween(
             column=label,
@@ -182,10 +231,8 @@ def split_suite(
         ),
     ]
     for name in contract.distribution:
-        integer = pd.api.types.is_integer_dtype(reference[name].dtype)
-        values = reference[name].dropna().astype("float64")
-        quantiles = values.quantile(rules.quantiles)
-        width = rules.quantile_tolerance * float(values.quantile(0.9) - values.quantile(0.1) or 1.0)
+        integer, quantiles, spread = profile.distribution[name]
+        width = rules.quantile_tolerance * float(spread or 1.0)
         if integer:
             # a quantile of whole numbers moves in steps of one: allow at least one step
             width = max(width, 1.0)
@@ -200,6 +247,57 @@ def split_suite(
             )
         )
     return expectations
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """What `split_suite` needs of train: its columns, label rate, and per distribution column
+    whether it holds integers, its quantiles and its spread (q90 - q10)."""
+
+    columns: list[str]
+    rate: float
+    distribution: dict[str, tuple[bool, list[float], float]]
+
+
+def reference_profile(
+    reference: pd.DataFrame | Any, label: str, columns: list[str], quantiles: list[float]
+) -> ReferenceProfile:
+    """The profile of a pandas frame, or of a Spark frame computed on Spark (engine=spark)."""
+    if not isinstance(reference, pd.DataFrame):
+        from census_income.spark.gates import reference_profile as on_spark
+
+        return on_spark(reference, label, columns, quantiles)
+    distribution = {}
+    for name in columns:
+        values = reference[name].dropna().astype("float64")
+        distribution[name] = (
+            pd.api.types.is_integer_dtype(reference[name].dtype),
+            [float(q) for q in values.quantile(quantiles)],
+            float(values.quantile(0.9) - values.quantile(0.1)),
+        )
+    return ReferenceProfile(list(reference.columns), float(reference[label].mean()), distribution)
+
+
+# pandas dtypes the suites name, and the Spark types of the same columns (engine=spark). GX's
+# Spark mean refuses ByteType (GX 1.24), so `for_spark` widens int8 columns to IntegerType.
+SPARK_TYPES = {"int64": "LongType", "int8": "IntegerType", "category": "StringType"}
+
+
+def for_spark(frame: Any, expectations: list[Expectation]) -> tuple[Any, list[Expectation]]:
+    """The same expectations for a Spark frame: dtype names translated to Spark's, and its
+    8-bit integer columns widened to 32 bits (what the translated names expect)."""
+    from pyspark.sql.types import ByteType
+
+    gxe = _gxe()
+    narrow = [f.name for f in frame.schema.fields if isinstance(f.dataType, ByteType)]
+    if narrow:
+        frame = frame.withColumns({name: frame[name].cast("int") for name in narrow})
+    return frame, [
+        gxe.ExpectColumnTypeToBe(column=e.column, type_=SPARK_TYPES.get(e.type_, e.type_))
+        if isinstance(e, gxe.ExpectColumnTypeToBe)
+        else e
+        for e in expectations
+    ]
 
 
 def features_suite(columns: list[str], rows: int, schema: Schema) -> list[Expectation]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -15,9 +16,10 @@ from census_income.contracts.suites import (
     slice_gap_suite,
     slice_gaps,
     split_suite,
+    table_schema_suite,
 )
 from census_income.data.split import SPLITS
-from census_income.evaluation import evaluate_model, feature_importance, slice_metrics
+from census_income.evaluation import confusion_pairs, evaluate_model, feature_importance, slice_metrics
 from census_income.io import atomic_path, load_model, read_parquet, write_json
 from census_income.lineage import recorded_md5
 from census_income.stage import StageRun, run_stage
@@ -29,6 +31,7 @@ def evaluate_stage(run: StageRun, args: argparse.Namespace) -> None:
     cfg = load(
         EvaluateStageConfig,
         evaluate="evaluate",
+        chunk_rows="chunk_rows",
         schema="data.schema",
         slices="data.slices",
         seed="seed",
@@ -42,9 +45,17 @@ def evaluate_stage(run: StageRun, args: argparse.Namespace) -> None:
     splits = {name: read_parquet(Path(args.split) / f"{name}.parquet") for name in SPLITS}
     for name, frame in splits.items():
         run.read(frame)
-        gate.check(f"split-{name}", frame, split_suite, splits["train"], schema, cfg.contract, cfg.split_rules)
+        gate.check_input(
+            f"split-{name}",
+            frame,
+            args.split,
+            full=partial(split_suite, splits["train"], schema, cfg.contract, cfg.split_rules),
+            schema=partial(table_schema_suite, schema),
+        )
     model = load_model(args.model, recorded_md5(args.model))
-    overall, scores = evaluate_model(model, splits, schema.features, schema.target, threshold)
+    overall, scores = evaluate_model(
+        model, splits, schema.features, schema.target, threshold, chunk_rows=cfg.chunk_rows
+    )
     for name, split_scores in scores.items():
         gate.check(f"predictions-{name}", pd.DataFrame({"score": split_scores}), predictions_suite, len(splits[name]))
     slices = {
@@ -79,9 +90,10 @@ def evaluate_stage(run: StageRun, args: argparse.Namespace) -> None:
                 live.log_sklearn_plot(
                     "calibration", y_true, proba, name=f"calibration/{split_name}", n_bins=cfg.evaluate.calibration_bins
                 )
-                live.log_sklearn_plot(
-                    "confusion_matrix", y_true, (proba >= threshold).astype(int), name=f"confusion_matrix/{split_name}"
+                actual, predicted = confusion_pairs(
+                    y_true, (proba >= threshold).astype(int), cfg.evaluate.confusion_max_rows
                 )
+                live.log_sklearn_plot("confusion_matrix", actual, predicted, name=f"confusion_matrix/{split_name}")
             live.log_plot(
                 "feature_importance", importance, x="importance", y="feature", template="bar_horizontal_sorted"
             )

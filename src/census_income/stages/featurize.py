@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 from census_income.config import FeaturizeConfig, load
 from census_income.contracts.gate import Gate
-from census_income.contracts.suites import features_suite, split_suite
+from census_income.contracts.suites import features_suite, split_suite, table_schema_suite
 from census_income.data.split import SPLITS
-from census_income.features import featurize, fit_featurizer
-from census_income.io import atomic_path, dump_model, read_parquet, write_parquet
+from census_income.features import featurize_chunks, fit_featurizer
+from census_income.io import ParquetChunks, atomic_path, dump_model, read_parquet
 from census_income.stage import StageRun, run_stage
 
 
@@ -18,26 +19,39 @@ def featurize_stage(run: StageRun, args: argparse.Namespace) -> None:
     cfg = load(
         FeaturizeConfig,
         features="features",
+        chunk_rows="chunk_rows",
         schema="data.schema",
         contract="data.contract",
         split_rules="validation.split",
         mode="validation.mode",
+        engine="engine",
     )
+    if cfg.engine.name == "spark":
+        from census_income.spark.stages import featurize_stage as on_spark
+
+        on_spark(run, args, cfg)
+        return
     gate = Gate("featurize", run, cfg.mode)
     splits = {name: read_parquet(Path(args.split) / f"{name}.parquet") for name in SPLITS}
     for name, frame in splits.items():
         run.read(frame)
-        gate.check(f"split-{name}", frame, split_suite, splits["train"], cfg.schema_, cfg.contract, cfg.split_rules)
+        gate.check_input(
+            f"split-{name}",
+            frame,
+            args.split,
+            full=partial(split_suite, splits["train"], cfg.schema_, cfg.contract, cfg.split_rules),
+            schema=partial(table_schema_suite, cfg.schema_),
+        )
     featurizer = fit_featurizer(splits["train"], cfg.features, cfg.schema_)
-    features = {name: featurize(featurizer, frame, cfg.schema_) for name, frame in splits.items()}
-    columns = list(features["train"].columns)
-    for name, frame in features.items():
-        gate.check(f"features-{name}", frame, features_suite, columns, len(splits[name]), cfg.schema_)
+    columns = [*featurizer[-1].get_feature_names_out(), cfg.schema_.target]
     with atomic_path(args.out) as out:
         out.mkdir()
-        for name, frame in features.items():
-            run.wrote(frame)
-            write_parquet(frame, out / f"{name}.parquet")
+        for name, frame in splits.items():
+            with ParquetChunks(out / f"{name}.parquet", len(frame), f"featurize {name}") as parquet:
+                for chunk in featurize_chunks(featurizer, frame, cfg.schema_, cfg.chunk_rows):
+                    gate.check(f"features-{name}", chunk, features_suite, columns, len(chunk), cfg.schema_)
+                    run.wrote(chunk)
+                    parquet.write(chunk)
         dump_model(featurizer, args.featurizer)
     gate.write_summary(args.gates)
 

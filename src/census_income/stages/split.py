@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 from census_income.config import SplitStageConfig, load
 from census_income.contracts.gate import Gate
-from census_income.contracts.suites import prepared_suite, split_suite
+from census_income.contracts.suites import prepared_suite, split_suite, table_schema_suite
 from census_income.data.split import split
 from census_income.io import atomic_path, read_parquet, write_parquet
 from census_income.stage import StageRun, run_stage
@@ -22,11 +23,23 @@ def split_stage(run: StageRun, args: argparse.Namespace) -> None:
         rules="validation.data",
         split_rules="validation.split",
         mode="validation.mode",
+        engine="engine",
     )
+    if cfg.engine.name == "spark":
+        from census_income.spark.stages import split_stage as on_spark
+
+        on_spark(run, args, cfg)
+        return
     gate = Gate("split", run, cfg.mode)
     table = read_parquet(args.prepared)
     run.read(table)
-    gate.check("prepared", table, prepared_suite, cfg.schema_, cfg.contract, cfg.rules)
+    gate.check_input(
+        "prepared",
+        table,
+        args.prepared,
+        full=partial(prepared_suite, cfg.schema_, cfg.contract, cfg.rules),
+        schema=partial(table_schema_suite, cfg.schema_),
+    )
     parts = split(table, cfg.split, cfg.schema_.target, cfg.seed)
     for name, part in parts.items():
         gate.check(f"split-{name}", part, split_suite, parts["train"], cfg.schema_, cfg.contract, cfg.split_rules)

@@ -25,7 +25,7 @@ def train_stage(run: StageRun, args: argparse.Namespace) -> None:
     featurizer = load_model(args.featurizer, recorded_md5(args.featurizer))
     columns = [*featurizer[-1].get_feature_names_out(), label]
     gate.check("features-train", train, features_suite, columns, len(train), cfg.schema_)
-    estimator = fit_model(train, label, cfg.model, cfg.seed)
+    estimator = fit_model(train, label, cfg.model, cfg.seed, cfg.schema_.categorical)
     scores = pd.DataFrame({"score": estimator.predict_proba(train.drop(columns=[label]))[:, 1]})
     gate.check("predictions-train", scores, predictions_suite, len(train))
     run.extra["model"] = cfg.model.name

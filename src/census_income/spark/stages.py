@@ -1,0 +1,158 @@
+"""The bodies of ingest, prepare, split and featurize with `engine=spark`.
+
+Each mirrors its pandas stage step for step (read, gate the input, transform, gate the
+output, write atomically) and writes the same files, so the stage modules only dispatch
+here and everything after featurize reads the outputs as the pandas engine writes them.
+Frames that several Spark jobs read (the gates' expectations, counts, writes) are cached.
+"""
+
+from __future__ import annotations
+
+import argparse
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from census_income.contracts.gate import Gate
+from census_income.contracts.suites import (
+    features_suite,
+    prepared_suite,
+    raw_schema_suite,
+    raw_suite,
+    split_suite,
+    table_schema_suite,
+    typed_suite,
+)
+from census_income.data.prepare import PART, ROW_ID
+from census_income.data.split import SPLITS
+from census_income.io import atomic_path, dump_model
+from census_income.spark import featurize, ingest, prepare, split
+from census_income.spark.gates import count
+from census_income.spark.io import POSITION, read_parquet, write_parquet
+from census_income.spark.session import spark_session
+
+if TYPE_CHECKING:
+    from census_income.config import (
+        FeaturizeConfig,
+        IngestConfig,
+        PrepareConfig,
+        SparkEngineConfig,
+        SplitStageConfig,
+    )
+    from census_income.stage import StageRun
+
+
+def _engine(cfg: IngestConfig | PrepareConfig | SplitStageConfig | FeaturizeConfig) -> SparkEngineConfig:
+    from census_income.config import SparkEngineConfig
+
+    assert isinstance(cfg.engine, SparkEngineConfig)
+    return cfg.engine
+
+
+def ingest_stage(run: StageRun, args: argparse.Namespace, cfg: IngestConfig) -> None:
+    """Parse one source, gate it (raw and prepared contracts), write it as delivered."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    spark = spark_session(_engine(cfg))
+    part = Path(args.out).stem
+    run.stage = f"ingest@{part}"
+    raw = ingest.parse_source(spark, args.source, cfg.format).cache()
+    rows = count(run, raw)
+    gate = Gate(f"ingest-{part}", run, cfg.mode)
+    integers = ingest.stored_as_integers(raw, cfg.format, cfg.schema_)
+    gate.check("raw", raw, raw_suite, cfg.format, cfg.schema_, cfg.contract, cfg.rules, integers)
+    # row ids only need to be unique here (prepare numbers the rows of every part)
+    positioned = raw.withColumn(POSITION, F.monotonically_increasing_id())
+    typed = prepare.prepare({part: positioned}, cfg.format, cfg.schema_).cache()
+    gate.check("typed", typed, typed_suite, cfg.schema_, cfg.contract, cfg.rules)
+    run.rows_out += rows
+    run.columns_out = max(run.columns_out, len(raw.columns))
+    write_parquet(raw, args.out)
+    gate.write_summary(args.gates)
+
+
+def prepare_stage(run: StageRun, args: argparse.Namespace, cfg: PrepareConfig) -> None:
+    """Every raw part into one typed table, `data/prepared/table.parquet`."""
+    spark = spark_session(_engine(cfg))
+    gate = Gate("prepare", run, cfg.mode)
+    sources = sorted(Path(args.raw).glob("*.parquet"))
+    raw = {path.stem: read_parquet(spark, path, positions=True) for path in sources}
+    for path in sources:
+        frame = raw[path.stem].drop(POSITION)
+        count(run, frame)
+        gate.check_input(
+            f"raw-{path.stem}",
+            frame,
+            path,
+            full=partial(
+                raw_suite,
+                cfg.format,
+                cfg.schema_,
+                cfg.contract,
+                cfg.rules,
+                ingest.stored_as_integers(frame, cfg.format, cfg.schema_),
+            ),
+            schema=partial(raw_schema_suite, cfg.format),
+        )
+    table = prepare.prepare(raw, cfg.format, cfg.schema_).cache()
+    gate.check("prepared", table, prepared_suite, cfg.schema_, cfg.contract, cfg.rules)
+    count(run, table, wrote=True)
+    write_parquet(table.orderBy(ROW_ID), args.out, categorical=[PART, *cfg.schema_.categorical])
+    gate.write_summary(args.gates)
+
+
+def split_stage(run: StageRun, args: argparse.Namespace, cfg: SplitStageConfig) -> None:
+    """The prepared table into `train`, `validation`, `test`, as the pandas engine splits it."""
+    spark = spark_session(_engine(cfg))
+    gate = Gate("split", run, cfg.mode)
+    table = read_parquet(spark, args.prepared).cache()
+    count(run, table)
+    gate.check_input(
+        "prepared",
+        table,
+        args.prepared,
+        full=partial(prepared_suite, cfg.schema_, cfg.contract, cfg.rules),
+        schema=partial(table_schema_suite, cfg.schema_),
+    )
+    parts = {
+        name: part.cache() for name, part in split.split_parts(table, cfg.split, cfg.schema_.target, cfg.seed).items()
+    }
+    for name, part in parts.items():
+        gate.check(f"split-{name}", part, split_suite, parts["train"], cfg.schema_, cfg.contract, cfg.split_rules)
+    with atomic_path(args.out) as out:
+        out.mkdir()
+        for name, part in parts.items():
+            count(run, part, wrote=True)
+            write_parquet(part.orderBy(ROW_ID), out / f"{name}.parquet", categorical=[PART, *cfg.schema_.categorical])
+    gate.write_summary(args.gates)
+
+
+def featurize_stage(run: StageRun, args: argparse.Namespace, cfg: FeaturizeConfig) -> None:
+    """Fit the featurizer on train (on the driver), transform every split on Spark."""
+    spark = spark_session(_engine(cfg))
+    gate = Gate("featurize", run, cfg.mode)
+    # one file each, read in file order (Spark keeps a single file's splits in order), so the
+    # features come out row for row as the split file holds them
+    splits = {name: read_parquet(spark, Path(args.split) / f"{name}.parquet").cache() for name in SPLITS}
+    rows = {}
+    for name, frame in splits.items():
+        rows[name] = count(run, frame)
+        gate.check_input(
+            f"split-{name}",
+            frame,
+            args.split,
+            full=partial(split_suite, splits["train"], cfg.schema_, cfg.contract, cfg.split_rules),
+            schema=partial(table_schema_suite, cfg.schema_),
+        )
+    featurizer = featurize.fit(splits["train"], cfg.features, cfg.schema_)
+    columns = [*featurizer[-1].get_feature_names_out(), cfg.schema_.target]
+    with atomic_path(args.out) as out:
+        out.mkdir()
+        for name, frame in splits.items():
+            features = featurize.transform(featurizer, frame, cfg.schema_).cache()
+            gate.check(f"features-{name}", features, features_suite, columns, rows[name], cfg.schema_)
+            count(run, features, wrote=True)
+            write_parquet(features, out / f"{name}.parquet")
+            features.unpersist()
+        dump_model(featurizer, args.featurizer)
+    gate.write_summary(args.gates)

@@ -1,0 +1,79 @@
+"""The `engine` config group: typed, one-line errors, and the pandas path never loads pyspark."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from census_income.compose import compose_params
+from census_income.config import PandasEngineConfig, PrepareConfig, SparkEngineConfig, load
+from census_income.errors import ConfigError
+from tests.conftest import REPO_ROOT
+
+PREPARE_KEYS = {
+    "format": "data.format",
+    "schema": "data.schema",
+    "contract": "data.contract",
+    "rules": "validation.data",
+    "mode": "validation.mode",
+    "engine": "engine",
+}
+
+
+def params_with(tmp_path: Path, *overrides: str) -> Path:
+    path = tmp_path / "params.yaml"
+    compose_params(path, REPO_ROOT / "conf", list(overrides))
+    return path
+
+
+def edited(tmp_path: Path, engine: dict[str, Any]) -> Path:
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["engine"] = engine
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    return path
+
+
+def test_pandas_is_the_default_and_spark_composes_with_a_cluster_master(tmp_path: Path) -> None:
+    assert load(PrepareConfig, REPO_ROOT / "params.yaml", **PREPARE_KEYS).engine == PandasEngineConfig(name="pandas")
+    cluster = ("engine.master=spark://head:7077", "+engine.conf.spark.executor.memory=8g")
+    path = params_with(tmp_path, "engine=spark", *cluster)
+    engine = load(PrepareConfig, path, **PREPARE_KEYS).engine
+    assert isinstance(engine, SparkEngineConfig)
+    assert engine.master == "spark://head:7077"
+    assert engine.spark_settings() == {"spark.executor.memory": "8g"}
+
+
+@pytest.mark.parametrize(
+    ("engine", "message"),
+    [
+        ({"name": "dask"}, "params.yaml: engine.name: Input tag 'dask' found using 'name' does not match"),
+        ({"name": "spark", "shuffle_partitions": 0}, "params.yaml: engine.shuffle_partitions: Input should be greater"),
+        ({"name": "spark", "masters": "local[2]"}, "params.yaml: engine.masters: Extra inputs are not permitted"),
+        ({"name": "pandas", "master": "local[2]"}, "params.yaml: engine.master: Extra inputs are not permitted"),
+    ],
+)
+def test_a_wrong_engine_setting_is_one_line_naming_the_key(
+    tmp_path: Path, engine: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(PrepareConfig, edited(tmp_path, engine), **PREPARE_KEYS)
+    assert str(raised.value).startswith(str(tmp_path / message))
+    assert "\n" not in str(raised.value)
+
+
+def test_the_pandas_stages_never_import_pyspark() -> None:
+    """The extra is optional: importing every engine stage must not load it."""
+    code = (
+        "import sys\n"
+        "import census_income.stages.ingest, census_income.stages.prepare\n"
+        "import census_income.stages.split, census_income.stages.featurize\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('pyspark', 'census_income.spark'))))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert loaded.stdout.strip() == "[]"
