@@ -206,7 +206,7 @@ class SparkEngineConfig(Strict):
     name: Literal["spark"]
     master: str = "local[*]"
     app_name: str = "census-income"
-    driver_memory: str = "2g"
+    driver_memory: str = "8g"
     shuffle_partitions: int = Field(8, gt=0)
     # more Spark settings: `{spark.executor.memory: 8g}`, or nested as `-S` writes them
     # (`-S +engine.conf.spark.executor.memory=8g`); `spark_settings` flattens them
