@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import BENCH_DIR, finished_stages, load_text, machine, project_copy, stamp, timed, update_results
+from common import BENCH_DIR, finished_stages, load_text, machine, project_copy, publish, stamp, timed
 
 SECTION = "## Gates (issue 4)"
 BUDGET = 0.25
@@ -247,10 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         suites=suites,
         loads=(load_before, os.getloadavg()),
     )
-    print()
-    print(section)
-    update_results(args.results, section)
-    print(f"written to {args.results}")
+    publish(args.results, section)
 
 
 if __name__ == "__main__":

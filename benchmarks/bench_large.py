@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import BENCH_DIR, finished_stages, load_text, machine, project_copy, stamp, timed, update_results
+from common import BENCH_DIR, finished_stages, load_text, machine, project_copy, publish, stamp, timed
 
 SECTION = "## Large data (issue 10)"
 DEFAULT = 0  # the size that stands for the bundled data
@@ -442,10 +442,7 @@ def main(argv: list[str] | None = None) -> None:
     openmp = ", ".join(f"{name}={os.environ.get(name, 'unset')}" for name in ("OMP_NUM_THREADS",))
     openmp += ", OMP_WAIT_POLICY=" + os.environ.get("OMP_WAIT_POLICY", "PASSIVE")  # the copies' default
     section = render(sizes, openmp=openmp, floor_runs=max(args.floor_runs, 1))
-    print()
-    print(section)
-    update_results(args.results, section)
-    print(f"written to {args.results}")
+    publish(args.results, section)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import BENCH_DIR, Timed, finished_stages, load_text, machine, project_copy, stamp, timed, update_results
+from common import BENCH_DIR, Timed, finished_stages, load_text, machine, project_copy, publish, stamp, timed
 
 SECTION = "## Pipeline (issue 3)"
 TARGET_COLD_RATIO, TARGET_COLD_SECONDS, TARGET_NOOP_SECONDS = 15.0, 30.0, 1.5
@@ -198,10 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         loads=(load_before, os.getloadavg()),
         openmp=", ".join(f"{name}={env.get(name, 'unset')}" for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")),
     )
-    print()
-    print(section)
-    update_results(args.results, section, header=RESULTS_HEADER)
-    print(f"written to {args.results}")
+    publish(args.results, section, header=RESULTS_HEADER)
 
 
 if __name__ == "__main__":

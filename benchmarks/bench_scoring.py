@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import BENCH_DIR, load_text, machine, project_copy, project_env, stamp, timed, update_results
+from common import BENCH_DIR, load_text, machine, project_copy, project_env, publish, stamp, timed
 
 SECTION = "## Batch scoring (issue 7)"
 MODEL = "models/model.joblib"
@@ -201,10 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         "load": (load_before, os.getloadavg()),
     }
     section = render(results)
-    print()
-    print(section)
-    update_results(args.results, section)
-    print(f"written to {args.results}")
+    publish(args.results, section)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import BENCH_DIR, load_text, machine, project_copy, project_env, stamp, update_results
+from common import BENCH_DIR, load_text, machine, project_copy, project_env, publish, stamp
 
 SECTION = "## Experiments (issue 5)"
 TARGET_RATIO = 0.75
@@ -240,10 +240,7 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(project.parent, ignore_errors=True)  # keep /tmp small
     diffs = differences(results[max(results)], results[min(results)])
     section = render(runs, best, diffs)
-    print()
-    print(section)
-    update_results(args.results, section)
-    print(f"written to {args.results}")
+    publish(args.results, section)
 
 
 if __name__ == "__main__":

@@ -145,3 +145,11 @@ def update_results(path: Path, section: str, header: str = RESULTS_HEADER) -> No
     a missing file starts with `header`."""
     text = path.read_text(encoding="utf-8") if path.exists() else header
     path.write_text(replace_section(text, section), encoding="utf-8")
+
+
+def publish(path: Path, section: str, header: str = RESULTS_HEADER) -> None:
+    """What every benchmark ends with: print its section, then write it into results.md."""
+    print()
+    print(section)
+    update_results(path, section, header)
+    print(f"written to {path}")

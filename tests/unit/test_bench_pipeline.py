@@ -85,11 +85,11 @@ def test_verdicts_follow_the_targets(bench: ModuleType) -> None:
 
 def test_results_section_is_replaced_in_place_and_others_kept(bench: ModuleType, tmp_path: Path) -> None:
     results = tmp_path / "results.md"
-    bench.update_results(results, "## Pipeline (issue 3)\n\nfirst\n")
+    sys.modules["common"].update_results(results, "## Pipeline (issue 3)\n\nfirst\n")
     assert results.read_text().startswith("# Benchmarks")
     text = results.read_text() + "\n## Scale (issue 7)\n\nkept\n"
     results.write_text(text.replace("# Benchmarks", "# Benchmarks\n\n## Notebooks (issue 5)\n\nalso kept"))
-    bench.update_results(results, "## Pipeline (issue 3)\n\nsecond\n")
+    sys.modules["common"].update_results(results, "## Pipeline (issue 3)\n\nsecond\n")
     updated = results.read_text()
     assert "first" not in updated
     assert updated.count("## Pipeline (issue 3)") == 1
