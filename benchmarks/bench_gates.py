@@ -75,20 +75,13 @@ def profile_suites(top: int = 3) -> list[tuple[str, int, int, float, list[tuple[
 
     import pandas as pd
 
-    from census_income.config import IngestConfig, load
+    from census_income.config import IngestConfig
     from census_income.contracts import suites
     from census_income.contracts.gate import Gate
     from census_income.stage import StageRun
 
     logging.getLogger("census_income").setLevel(logging.ERROR)
-    cfg = load(
-        IngestConfig,
-        format="data.format",
-        schema="data.schema",
-        contract="data.contract",
-        rules="validation.data",
-        mode="validation.mode",
-    )
+    cfg = IngestConfig.load()
     raw = pd.read_parquet("data/raw/train.parquet")
     table = pd.read_parquet("data/prepared/table.parquet")
     gate = Gate("bench", StageRun(stage="bench"), "warn")

@@ -41,15 +41,13 @@ FLOOR = """
 import json, sys, time
 import numpy as np
 started = time.perf_counter()
-from census_income.config import load
 from census_income.data.ingest import parse_source
 from census_income.data.prepare import prepare_features
 from census_income.io import load_model
 from census_income.lineage import recorded_md5
 from census_income.predict import ScoringConfig
 batch, model_path, scores_out = sys.argv[1:4]
-cfg = load(ScoringConfig, format="data.format", schema="data.schema", contract="data.contract",
-           evaluate="evaluate", slices="data.slices")
+cfg = ScoringConfig.load()
 model = load_model(model_path, recorded_md5(model_path))
 with open(batch, "rb") as handle:
     raw = parse_source(handle.read(), cfg.format, batch)

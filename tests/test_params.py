@@ -1,7 +1,7 @@
 """params.yaml is the composition of conf/, and every config option composes into valid stage configs.
 
-Which configs a stage builds, from which keys, is read from the stage modules themselves (their
-`load(Config, field="dotted.key")` call), so this test follows the stages as they change.
+Which config a stage builds is read from the stage modules themselves (their `Config.load()`
+call), and its keys from that class's `PARAMS`, so this test follows the stages as they change.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from tests.conftest import REPO_ROOT
 
 CONF = REPO_ROOT / "conf"
 STAGES = REPO_ROOT / "src" / "census_income" / "stages"
-TRAIN_KEYS = {"model": "model", "schema": "data.schema", "seed": "seed", "mode": "validation.mode"}
 
 
 def group_options() -> list[str]:
@@ -36,14 +35,15 @@ def group_options() -> list[str]:
 
 
 def stage_loads() -> dict[str, tuple[str, dict[str, str]]]:
-    """`stage -> (config class name, {field: dotted key})` from each stage module's `load(...)` call."""
+    """`stage -> (config class name, {field: dotted key})`: the config class whose `load()` each
+    stage module calls, and the keys that class declares in `PARAMS`."""
     found = {}
     for module in sorted(STAGES.glob("*.py")):
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "load":
-                assert isinstance(node.args[0], ast.Name), module
-                keys = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
-                found[module.stem] = (node.args[0].id, keys)
+            called = node.func if isinstance(node, ast.Call) else None
+            if isinstance(called, ast.Attribute) and called.attr == "load" and isinstance(called.value, ast.Name):
+                class_name = called.value.id
+                found[module.stem] = (class_name, getattr(config, class_name).PARAMS)
     return found
 
 
@@ -111,17 +111,17 @@ def test_every_option_composes_and_validates(tmp_path: Path, override: str) -> N
             node = node[key]
         assert node == value, f"{override}: {'.'.join([*prefix, *dotted])} not taken from the option"
 
-    for stage, (class_name, keys) in stage_loads().items():
+    for stage, (class_name, _) in stage_loads().items():
         if stage == "generate" and not params["data"]["generate"]:
             continue  # no generate stage for real data sets
-        loaded = config.load(getattr(config, class_name), path, **keys)
+        loaded = getattr(config, class_name).load(path)
         assert isinstance(loaded, getattr(config, class_name)), stage
 
 
 def test_overrides_reach_the_typed_config(tmp_path: Path) -> None:
     """What `dvc exp run -S model=random_forest -S model.n_estimators=50` composes."""
     path, _ = compose(tmp_path, "model=random_forest", "model.n_estimators=50", "split=stratified")
-    train = config.load(config.TrainConfig, path, **TRAIN_KEYS)
+    train = config.TrainConfig.load(path)
     assert isinstance(train.model, config.RandomForestConfig) and train.model.n_estimators == 50
     split = config.load(config.SplitConfig, path, method="split.method")
     assert split.method == "stratified"
@@ -130,4 +130,4 @@ def test_overrides_reach_the_typed_config(tmp_path: Path) -> None:
 def test_a_bad_override_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
     path, _ = compose(tmp_path, "model=random_forest", "model.n_estimators=-3")
     with pytest.raises(ConfigError, match=r": model\.n_estimators: Input should be greater than 0"):
-        config.load(config.TrainConfig, path, **TRAIN_KEYS)
+        config.TrainConfig.load(path)

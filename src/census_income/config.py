@@ -9,7 +9,7 @@ An unknown key or a wrong type raises `ConfigError` naming the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -250,7 +250,7 @@ def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
 
 
 def load(config_type: type[C], path: Path = PARAMS_FILE, /, **fields: str) -> C:
-    """Build a stage's config from the dotted `params.yaml` keys it declares in `dvc.yaml`.
+    """Build a config from dotted `params.yaml` keys (`StageConfig.load` passes its `PARAMS`).
 
     `load(FeaturizeConfig, features="features", schema="data.schema")` validates
     `{"features": params["features"], "schema": params["data"]["schema"]}`; an error
@@ -296,9 +296,29 @@ def _one_line(exc: ValidationError, path: Path, fields: dict[str, str]) -> str:
 
 
 # ------------------------------------------------- what each stage reads
-# Field names are the stage's own; `load(..., field="dotted.key")` maps them to the
-# keys that stage declares under `params:` in dvc.yaml.
-class IngestConfig(Strict):
+class StageConfig(Strict):
+    """What one stage reads. `PARAMS` maps each field to its dotted `params.yaml` key: the
+    keys the stage declares under `params:` in dvc.yaml (a test holds the two together)."""
+
+    PARAMS: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def load(cls, path: Path = PARAMS_FILE) -> Self:
+        return load(cls, path, **cls.PARAMS)
+
+
+DATA_PARAMS = {
+    "format": "data.format",
+    "schema": "data.schema",
+    "contract": "data.contract",
+    "rules": "validation.data",
+    "mode": "validation.mode",
+}
+
+
+class IngestConfig(StageConfig):
+    PARAMS: ClassVar[dict[str, str]] = {**DATA_PARAMS, "engine": "engine"}
+
     format: SourceFormat
     schema_: Schema = Field(alias="schema")
     contract: Contract
@@ -307,7 +327,15 @@ class IngestConfig(Strict):
     engine: EngineConfig = PANDAS_ENGINE
 
 
-class GenerateConfig(Strict):
+class GenerateConfig(StageConfig):
+    PARAMS: ClassVar[dict[str, str]] = {
+        **DATA_PARAMS,
+        "generate": "data.generate",
+        "synthesis": "data.synthesis",
+        "rows": "data.rows",
+        "seed": "seed",
+    }
+
     format: SourceFormat
     schema_: Schema = Field(alias="schema")
     contract: Contract
@@ -319,7 +347,9 @@ class GenerateConfig(Strict):
     seed: int
 
 
-class PrepareConfig(Strict):
+class PrepareConfig(StageConfig):
+    PARAMS: ClassVar[dict[str, str]] = {**DATA_PARAMS, "engine": "engine"}
+
     format: SourceFormat
     schema_: Schema = Field(alias="schema")
     contract: Contract
@@ -328,7 +358,18 @@ class PrepareConfig(Strict):
     engine: EngineConfig = PANDAS_ENGINE
 
 
-class SplitStageConfig(Strict):
+class SplitStageConfig(StageConfig):
+    PARAMS: ClassVar[dict[str, str]] = {
+        "split": "split",
+        "schema": "data.schema",
+        "seed": "seed",
+        "contract": "data.contract",
+        "rules": "validation.data",
+        "split_rules": "validation.split",
+        "mode": "validation.mode",
+        "engine": "engine",
+    }
+
     split: SplitConfig
     schema_: Schema = Field(alias="schema")
     seed: int
@@ -339,7 +380,17 @@ class SplitStageConfig(Strict):
     engine: EngineConfig = PANDAS_ENGINE
 
 
-class FeaturizeConfig(Strict):
+class FeaturizeConfig(StageConfig):
+    PARAMS: ClassVar[dict[str, str]] = {
+        "features": "features",
+        "chunk_rows": "chunk_rows",
+        "schema": "data.schema",
+        "contract": "data.contract",
+        "split_rules": "validation.split",
+        "mode": "validation.mode",
+        "engine": "engine",
+    }
+
     features: FeaturesConfig
     chunk_rows: int = Field(gt=0)
     schema_: Schema = Field(alias="schema")
@@ -349,14 +400,33 @@ class FeaturizeConfig(Strict):
     engine: EngineConfig = PANDAS_ENGINE
 
 
-class TrainConfig(Strict):
+class TrainConfig(StageConfig):
+    PARAMS: ClassVar[dict[str, str]] = {
+        "model": "model",
+        "schema": "data.schema",
+        "seed": "seed",
+        "mode": "validation.mode",
+    }
+
     model: ModelConfig
     schema_: Schema = Field(alias="schema")
     seed: int
     mode: GateMode
 
 
-class EvaluateStageConfig(Strict):
+class EvaluateStageConfig(StageConfig):
+    PARAMS: ClassVar[dict[str, str]] = {
+        "evaluate": "evaluate",
+        "chunk_rows": "chunk_rows",
+        "schema": "data.schema",
+        "slices": "data.slices",
+        "seed": "seed",
+        "contract": "data.contract",
+        "split_rules": "validation.split",
+        "rules": "validation.metrics",
+        "mode": "validation.mode",
+    }
+
     evaluate: EvaluateConfig
     chunk_rows: int = Field(gt=0)
     schema_: Schema = Field(alias="schema")

@@ -18,11 +18,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from census_income.config import Contract, EvaluateConfig, Schema, SourceFormat, Strict, load
+from census_income.config import Contract, EvaluateConfig, Schema, SourceFormat, StageConfig
 from census_income.errors import GateError, PipelineError
 from census_income.paths import PARAMS_FILE
 from census_income.registry import DVC_FILE, ModelRef, RegistryError, open_output, resolve, text_at, yaml_at
@@ -38,8 +38,16 @@ ON_BAD_ROWS = ("refuse", "skip")
 TRAIN_SPLIT = "train"
 
 
-class ScoringConfig(Strict):
+class ScoringConfig(StageConfig):
     """What scoring reads from the `params.yaml` of the model's own revision."""
+
+    PARAMS: ClassVar[dict[str, str]] = {
+        "format": "data.format",
+        "schema": "data.schema",
+        "contract": "data.contract",
+        "evaluate": "evaluate",
+        "slices": "data.slices",
+    }
 
     format: SourceFormat
     schema_: Schema = Field(alias="schema")
@@ -69,15 +77,7 @@ def load_scorer(spec: str, root: Path) -> Scorer:
     with tempfile.TemporaryDirectory(prefix="census-income-params.") as tmp:
         params = Path(tmp) / PARAMS_FILE.name
         params.write_text(text_at(root, ref.commit, PARAMS_FILE), encoding="utf-8")
-        cfg = load(
-            ScoringConfig,
-            params,
-            format="data.format",
-            schema="data.schema",
-            contract="data.contract",
-            evaluate="evaluate",
-            slices="data.slices",
-        )
+        cfg = ScoringConfig.load(params)
     return Scorer(ref, model, md5, cfg)
 
 

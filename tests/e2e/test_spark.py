@@ -19,10 +19,10 @@ import pytest
 
 from census_income.config import (
     FeaturizeConfig,
+    IngestConfig,
     SparkEngineConfig,
     SplitConfig,
     SplitStageConfig,
-    load,
 )
 from census_income.data.ingest import parse_source
 from census_income.data.prepare import PART, prepare
@@ -54,17 +54,7 @@ def spark() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def cfg() -> SplitStageConfig:
-    return load(
-        SplitStageConfig,
-        REPO_ROOT / "params.yaml",
-        split="split",
-        schema="data.schema",
-        seed="seed",
-        contract="data.contract",
-        rules="validation.data",
-        split_rules="validation.split",
-        mode="validation.mode",
-    )
+    return SplitStageConfig.load(REPO_ROOT / "params.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -111,17 +101,7 @@ def engines(
 
 
 def load_format() -> Any:
-    from census_income.config import IngestConfig
-
-    return load(
-        IngestConfig,
-        REPO_ROOT / "params.yaml",
-        format="data.format",
-        schema="data.schema",
-        contract="data.contract",
-        rules="validation.data",
-        mode="validation.mode",
-    ).format
+    return IngestConfig.load(REPO_ROOT / "params.yaml").format
 
 
 def same_values(left: pd.DataFrame, right: pd.DataFrame) -> None:
@@ -175,7 +155,7 @@ def test_features_match_the_pandas_engine(
     from census_income.spark import featurize as spark_featurize
     from census_income.spark.io import read_parquet, write_parquet
 
-    features_cfg = load(FeaturizeConfig, REPO_ROOT / "params.yaml", **FEATURIZE_KEYS)
+    features_cfg = FeaturizeConfig.load(REPO_ROOT / "params.yaml")
     schema, pandas = features_cfg.schema_, engines["pandas"]
     for name, frame in engines["spark"].items():
         if name in SPLITS:
@@ -188,16 +168,6 @@ def test_features_match_the_pandas_engine(
         write_parquet(spark_featurize.transform(fitted, frame, schema), tmp_path / f"features-{name}.parquet")
         expected = featurize(reference, pandas[name], schema)
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"features-{name}.parquet"), expected)
-
-
-FEATURIZE_KEYS = {
-    "features": "features",
-    "chunk_rows": "chunk_rows",
-    "schema": "data.schema",
-    "contract": "data.contract",
-    "split_rules": "validation.split",
-    "mode": "validation.mode",
-}
 
 
 def test_a_gate_on_a_spark_frame_passes_good_data_and_reports_bad_data_in_one_line(

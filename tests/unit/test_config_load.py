@@ -14,23 +14,14 @@ from census_income.config import (
     FeaturizeConfig,
     RandomForestConfig,
     SplitStageConfig,
+    StageConfig,
     TrainConfig,
-    load,
     to_snake_case,
 )
 from census_income.errors import ConfigError
 from tests.conftest import REPO_ROOT
 
 Params = dict[str, Any]
-TRAIN_KEYS = {"model": "model", "schema": "data.schema", "seed": "seed", "mode": "validation.mode"}
-FEATURIZE_KEYS = {
-    "features": "features",
-    "chunk_rows": "chunk_rows",
-    "schema": "data.schema",
-    "contract": "data.contract",
-    "split_rules": "validation.split",
-    "mode": "validation.mode",
-}
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +39,9 @@ def write(tmp_path: Path, params: Params, edit: Callable[[Params], object] = lam
     return path
 
 
-def config_error(path: Path, config_type: type[Any] = TrainConfig, keys: dict[str, str] = TRAIN_KEYS) -> str:
+def config_error(path: Path, config_type: type[StageConfig] = TrainConfig) -> str:
     with pytest.raises(ConfigError) as caught:
-        load(config_type, path, **keys)
+        config_type.load(path)
     message = str(caught.value)
     assert "\n" not in message, message
     assert message.startswith(f"{path}: "), message
@@ -58,7 +49,7 @@ def config_error(path: Path, config_type: type[Any] = TrainConfig, keys: dict[st
 
 
 def test_committed_params_load_into_typed_configs(tmp_path: Path, committed: Params) -> None:
-    cfg = load(TrainConfig, write(tmp_path, committed), **TRAIN_KEYS)
+    cfg = TrainConfig.load(write(tmp_path, committed))
     assert cfg.model.name == committed["model"]["name"]
     assert cfg.seed == committed["seed"]
     assert cfg.schema_.target == to_snake_case(committed["data"]["schema"]["label"]["column"])
@@ -80,14 +71,14 @@ def test_wrong_type_names_the_dotted_key_and_the_value(tmp_path: Path, committed
 
 def test_nested_key_deep_in_the_data_section(tmp_path: Path, committed: Params) -> None:
     path = write(tmp_path, committed, lambda p: p["data"]["contract"]["categorical"]["workclass"].update(max_missing=2))
-    message = config_error(path, FeaturizeConfig, FEATURIZE_KEYS)
+    message = config_error(path, FeaturizeConfig)
     assert ": data.contract.categorical.workclass.max_missing: " in message
 
 
 def test_wrong_type_in_a_union_names_the_key_not_the_member(tmp_path: Path, committed: Params) -> None:
     """`min_frequency: float | int | None`: pydantic's member names are no part of the key."""
     path = write(tmp_path, committed, lambda p: p["features"].update(min_frequency="often"))
-    message = config_error(path, FeaturizeConfig, FEATURIZE_KEYS)
+    message = config_error(path, FeaturizeConfig)
     assert ": features.min_frequency: " in message
     path = write(tmp_path, committed, lambda p: p.update(model={"name": "random_forest", "max_features": "all"}))
     assert ": model.max_features: " in config_error(path)
@@ -112,16 +103,7 @@ def test_missing_section_names_the_key(tmp_path: Path, committed: Params) -> Non
 
 def test_a_wrong_value_in_the_split_section(tmp_path: Path, committed: Params) -> None:
     path = write(tmp_path, committed, lambda p: p["split"].update(method="random"))
-    keys = {
-        "split": "split",
-        "schema": "data.schema",
-        "seed": "seed",
-        "contract": "data.contract",
-        "rules": "validation.data",
-        "split_rules": "validation.split",
-        "mode": "validation.mode",
-    }
-    assert ": split.method: " in config_error(path, SplitStageConfig, keys)
+    assert ": split.method: " in config_error(path, SplitStageConfig)
 
 
 def test_missing_file_and_invalid_yaml(tmp_path: Path) -> None:
@@ -136,7 +118,7 @@ def test_missing_file_and_invalid_yaml(tmp_path: Path) -> None:
 
 def test_defaults_fill_what_a_config_group_leaves_out(tmp_path: Path, committed: Params) -> None:
     path = write(tmp_path, committed, lambda p: p.update(model={"name": "random_forest"}))
-    model = load(TrainConfig, path, **TRAIN_KEYS).model
+    model = TrainConfig.load(path).model
     assert isinstance(model, RandomForestConfig)
     assert model.n_estimators == RandomForestConfig.model_fields["n_estimators"].default
 

@@ -11,18 +11,9 @@ import pytest
 import yaml
 
 from census_income.compose import compose_params
-from census_income.config import PandasEngineConfig, PrepareConfig, SparkEngineConfig, load
+from census_income.config import PandasEngineConfig, PrepareConfig, SparkEngineConfig
 from census_income.errors import ConfigError
 from tests.conftest import REPO_ROOT
-
-PREPARE_KEYS = {
-    "format": "data.format",
-    "schema": "data.schema",
-    "contract": "data.contract",
-    "rules": "validation.data",
-    "mode": "validation.mode",
-    "engine": "engine",
-}
 
 
 def params_with(tmp_path: Path, *overrides: str) -> Path:
@@ -40,10 +31,10 @@ def edited(tmp_path: Path, engine: dict[str, Any]) -> Path:
 
 
 def test_pandas_is_the_default_and_spark_composes_with_a_cluster_master(tmp_path: Path) -> None:
-    assert load(PrepareConfig, REPO_ROOT / "params.yaml", **PREPARE_KEYS).engine == PandasEngineConfig(name="pandas")
+    assert PrepareConfig.load(REPO_ROOT / "params.yaml").engine == PandasEngineConfig(name="pandas")
     cluster = ("engine.master=spark://head:7077", "+engine.conf.spark.executor.memory=8g")
     path = params_with(tmp_path, "engine=spark", *cluster)
-    engine = load(PrepareConfig, path, **PREPARE_KEYS).engine
+    engine = PrepareConfig.load(path).engine
     assert isinstance(engine, SparkEngineConfig)
     assert engine.master == "spark://head:7077"
     assert engine.spark_settings() == {"spark.executor.memory": "8g"}
@@ -62,7 +53,7 @@ def test_a_wrong_engine_setting_is_one_line_naming_the_key(
     tmp_path: Path, engine: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ConfigError) as raised:
-        load(PrepareConfig, edited(tmp_path, engine), **PREPARE_KEYS)
+        PrepareConfig.load(edited(tmp_path, engine))
     assert str(raised.value).startswith(str(tmp_path / message))
     assert "\n" not in str(raised.value)
 

@@ -9,18 +9,16 @@ Frames that several Spark jobs read (the gates' expectations, counts, writes) ar
 from __future__ import annotations
 
 import argparse
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from census_income.contracts.gate import Gate
+from census_income.contracts.inputs import check_prepared, check_raw_part, check_splits
 from census_income.contracts.suites import (
     features_suite,
     prepared_suite,
-    raw_schema_suite,
     raw_suite,
     split_suite,
-    table_schema_suite,
     typed_suite,
 )
 from census_income.data.prepare import PART, ROW_ID
@@ -80,20 +78,8 @@ def prepare_stage(run: StageRun, args: argparse.Namespace, cfg: PrepareConfig) -
     for path in sources:
         frame = raw[path.stem].drop(POSITION)
         count(run, frame)
-        gate.check_input(
-            f"raw-{path.stem}",
-            frame,
-            path,
-            full=partial(
-                raw_suite,
-                cfg.format,
-                cfg.schema_,
-                cfg.contract,
-                cfg.rules,
-                ingest.stored_as_integers(frame, cfg.format, cfg.schema_),
-            ),
-            schema=partial(raw_schema_suite, cfg.format),
-        )
+        integers = ingest.stored_as_integers(frame, cfg.format, cfg.schema_)
+        check_raw_part(gate, frame, path, cfg, integers)
     table = prepare.prepare(raw, cfg.format, cfg.schema_).cache()
     gate.check("prepared", table, prepared_suite, cfg.schema_, cfg.contract, cfg.rules)
     count(run, table, wrote=True)
@@ -107,13 +93,7 @@ def split_stage(run: StageRun, args: argparse.Namespace, cfg: SplitStageConfig) 
     gate = Gate("split", run, cfg.mode)
     table = read_parquet(spark, args.prepared).cache()
     count(run, table)
-    gate.check_input(
-        "prepared",
-        table,
-        args.prepared,
-        full=partial(prepared_suite, cfg.schema_, cfg.contract, cfg.rules),
-        schema=partial(table_schema_suite, cfg.schema_),
-    )
+    check_prepared(gate, table, args.prepared, cfg)
     parts = {
         name: part.cache() for name, part in split.split_parts(table, cfg.split, cfg.schema_.target, cfg.seed).items()
     }
@@ -134,16 +114,8 @@ def featurize_stage(run: StageRun, args: argparse.Namespace, cfg: FeaturizeConfi
     # one file each, read in file order (Spark keeps a single file's splits in order), so the
     # features come out row for row as the split file holds them
     splits = {name: read_parquet(spark, Path(args.split) / f"{name}.parquet").cache() for name in SPLITS}
-    rows = {}
-    for name, frame in splits.items():
-        rows[name] = count(run, frame)
-        gate.check_input(
-            f"split-{name}",
-            frame,
-            args.split,
-            full=partial(split_suite, splits["train"], cfg.schema_, cfg.contract, cfg.split_rules),
-            schema=partial(table_schema_suite, cfg.schema_),
-        )
+    rows = {name: count(run, frame) for name, frame in splits.items()}
+    check_splits(gate, splits, args.split, cfg)
     featurizer = featurize.fit(splits["train"], cfg.features, cfg.schema_)
     columns = [*featurizer[-1].get_feature_names_out(), cfg.schema_.target]
     with atomic_path(args.out) as out:

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
-from census_income.config import EvaluateStageConfig, load
+from census_income.config import EvaluateStageConfig
 from census_income.contracts.gate import Gate
+from census_income.contracts.inputs import check_splits
 from census_income.contracts.suites import (
     metrics_suite,
     predictions_suite,
     slice_gap_suite,
     slice_gaps,
-    split_suite,
-    table_schema_suite,
 )
 from census_income.data.split import SPLITS
 from census_income.evaluation import confusion_pairs, evaluate_model, feature_importance, slice_metrics
@@ -28,30 +26,13 @@ PLOTTED_SPLITS = ("validation", "test")
 
 
 def evaluate_stage(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = load(
-        EvaluateStageConfig,
-        evaluate="evaluate",
-        chunk_rows="chunk_rows",
-        schema="data.schema",
-        slices="data.slices",
-        seed="seed",
-        contract="data.contract",
-        split_rules="validation.split",
-        rules="validation.metrics",
-        mode="validation.mode",
-    )
+    cfg = EvaluateStageConfig.load()
     schema, threshold = cfg.schema_, cfg.evaluate.threshold
     gate = Gate("evaluate", run, cfg.mode)
     splits = {name: read_parquet(Path(args.split) / f"{name}.parquet") for name in SPLITS}
-    for name, frame in splits.items():
+    for frame in splits.values():
         run.read(frame)
-        gate.check_input(
-            f"split-{name}",
-            frame,
-            args.split,
-            full=partial(split_suite, splits["train"], schema, cfg.contract, cfg.split_rules),
-            schema=partial(table_schema_suite, schema),
-        )
+    check_splits(gate, splits, args.split, cfg)
     model = load_model(args.model, recorded_md5(args.model))
     overall, scores = evaluate_model(
         model, splits, schema.features, schema.target, threshold, chunk_rows=cfg.chunk_rows

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from functools import partial
 from pathlib import Path
 
-from census_income.config import FeaturizeConfig, load
+from census_income.config import FeaturizeConfig
 from census_income.contracts.gate import Gate
-from census_income.contracts.suites import features_suite, split_suite, table_schema_suite
+from census_income.contracts.inputs import check_splits
+from census_income.contracts.suites import features_suite
 from census_income.data.split import SPLITS
 from census_income.features import featurize_chunks, fit_featurizer
 from census_income.io import ParquetChunks, atomic_path, dump_model, read_parquet
@@ -16,16 +16,7 @@ from census_income.stage import StageRun, run_stage
 
 
 def featurize_stage(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = load(
-        FeaturizeConfig,
-        features="features",
-        chunk_rows="chunk_rows",
-        schema="data.schema",
-        contract="data.contract",
-        split_rules="validation.split",
-        mode="validation.mode",
-        engine="engine",
-    )
+    cfg = FeaturizeConfig.load()
     if cfg.engine.name == "spark":
         from census_income.spark.stages import featurize_stage as on_spark
 
@@ -33,15 +24,9 @@ def featurize_stage(run: StageRun, args: argparse.Namespace) -> None:
         return
     gate = Gate("featurize", run, cfg.mode)
     splits = {name: read_parquet(Path(args.split) / f"{name}.parquet") for name in SPLITS}
-    for name, frame in splits.items():
+    for frame in splits.values():
         run.read(frame)
-        gate.check_input(
-            f"split-{name}",
-            frame,
-            args.split,
-            full=partial(split_suite, splits["train"], cfg.schema_, cfg.contract, cfg.split_rules),
-            schema=partial(table_schema_suite, cfg.schema_),
-        )
+    check_splits(gate, splits, args.split, cfg)
     featurizer = fit_featurizer(splits["train"], cfg.features, cfg.schema_)
     columns = [*featurizer[-1].get_feature_names_out(), cfg.schema_.target]
     with atomic_path(args.out) as out:

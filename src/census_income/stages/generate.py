@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from census_income.config import GenerateConfig, load
+from census_income.config import GenerateConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.suites import raw_suite, stored_as_integers
 from census_income.data.ingest import parse_source
@@ -20,18 +20,7 @@ from census_income.stage import StageRun, run_stage
 
 
 def generate_stage(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = load(
-        GenerateConfig,
-        format="data.format",
-        schema="data.schema",
-        contract="data.contract",
-        rules="validation.data",
-        mode="validation.mode",
-        generate="data.generate",
-        synthesis="data.synthesis",
-        rows="data.rows",
-        seed="seed",
-    )
+    cfg = GenerateConfig.load()
     part = Path(args.out).stem
     run.stage = f"generate@{part}"
     spec = cfg.generate[part]

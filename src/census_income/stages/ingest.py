@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from census_income.config import IngestConfig, load
+from census_income.config import IngestConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.suites import raw_suite, stored_as_integers, typed_suite
 from census_income.data.ingest import parse_source
@@ -19,15 +19,7 @@ from census_income.stage import StageRun, run_stage
 
 
 def ingest(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = load(
-        IngestConfig,
-        format="data.format",
-        schema="data.schema",
-        contract="data.contract",
-        rules="validation.data",
-        mode="validation.mode",
-        engine="engine",
-    )
+    cfg = IngestConfig.load()
     if cfg.engine.name == "spark":
         from census_income.spark.stages import ingest_stage as on_spark
 

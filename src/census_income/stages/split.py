@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from functools import partial
 
-from census_income.config import SplitStageConfig, load
+from census_income.config import SplitStageConfig
 from census_income.contracts.gate import Gate
-from census_income.contracts.suites import prepared_suite, split_suite, table_schema_suite
+from census_income.contracts.inputs import check_prepared
+from census_income.contracts.suites import split_suite
 from census_income.data.split import split
 from census_income.io import atomic_path, read_parquet, write_parquet
 from census_income.stage import StageRun, run_stage
 
 
 def split_stage(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = load(
-        SplitStageConfig,
-        split="split",
-        schema="data.schema",
-        seed="seed",
-        contract="data.contract",
-        rules="validation.data",
-        split_rules="validation.split",
-        mode="validation.mode",
-        engine="engine",
-    )
+    cfg = SplitStageConfig.load()
     if cfg.engine.name == "spark":
         from census_income.spark.stages import split_stage as on_spark
 
@@ -33,13 +23,7 @@ def split_stage(run: StageRun, args: argparse.Namespace) -> None:
     gate = Gate("split", run, cfg.mode)
     table = read_parquet(args.prepared)
     run.read(table)
-    gate.check_input(
-        "prepared",
-        table,
-        args.prepared,
-        full=partial(prepared_suite, cfg.schema_, cfg.contract, cfg.rules),
-        schema=partial(table_schema_suite, cfg.schema_),
-    )
+    check_prepared(gate, table, args.prepared, cfg)
     parts = split(table, cfg.split, cfg.schema_.target, cfg.seed)
     for name, part in parts.items():
         gate.check(f"split-{name}", part, split_suite, parts["train"], cfg.schema_, cfg.contract, cfg.split_rules)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from census_income.config import TrainConfig, load
+from census_income.config import TrainConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.suites import features_suite, predictions_suite
 from census_income.io import dump_model, load_model, read_parquet
@@ -17,7 +17,7 @@ from census_income.stage import StageRun, run_stage
 
 
 def train_stage(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = load(TrainConfig, model="model", schema="data.schema", seed="seed", mode="validation.mode")
+    cfg = TrainConfig.load()
     gate = Gate("train", run, cfg.mode)
     label = cfg.schema_.target
     train = read_parquet(Path(args.features) / "train.parquet")

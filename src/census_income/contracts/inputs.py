@@ -1,0 +1,60 @@
+"""What a stage checks of the outputs of an earlier stage, the same on either engine.
+
+Each boundary has its full contract and its schema suite; `Gate.check_input` chooses
+between them by whether `dvc.lock` pins the bytes read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from census_income.contracts.suites import (
+    prepared_suite,
+    raw_schema_suite,
+    raw_suite,
+    split_suite,
+    table_schema_suite,
+)
+
+if TYPE_CHECKING:
+    from census_income.config import EvaluateStageConfig, FeaturizeConfig, PrepareConfig, SplitStageConfig
+    from census_income.contracts.gate import Frame, Gate
+
+
+def check_raw_part(gate: Gate, frame: Frame, path: Path, cfg: PrepareConfig, integer_columns: frozenset[str]) -> None:
+    """One part ingest wrote (`data/raw/<part>.parquet`), as suite `raw-<part>`."""
+    gate.check_input(
+        f"raw-{path.stem}",
+        frame,
+        path,
+        full=partial(raw_suite, cfg.format, cfg.schema_, cfg.contract, cfg.rules, integer_columns),
+        schema=partial(raw_schema_suite, cfg.format),
+    )
+
+
+def check_prepared(gate: Gate, table: Frame, source: str | Path, cfg: SplitStageConfig) -> None:
+    """The table prepare wrote, as suite `prepared`."""
+    gate.check_input(
+        "prepared",
+        table,
+        source,
+        full=partial(prepared_suite, cfg.schema_, cfg.contract, cfg.rules),
+        schema=partial(table_schema_suite, cfg.schema_),
+    )
+
+
+def check_splits(
+    gate: Gate, splits: Mapping[str, Frame], source: str | Path, cfg: FeaturizeConfig | EvaluateStageConfig
+) -> None:
+    """The parts split wrote (the folder `source`), each as suite `split-<name>`, against train."""
+    for name, frame in splits.items():
+        gate.check_input(
+            f"split-{name}",
+            frame,
+            source,
+            full=partial(split_suite, splits["train"], cfg.schema_, cfg.contract, cfg.split_rules),
+            schema=partial(table_schema_suite, cfg.schema_),
+        )
