@@ -82,13 +82,9 @@ def feature_importance(
 def scores_of(model: Pipeline, frame: pd.DataFrame, features: list[str], chunk_rows: int) -> np.ndarray:
     """Positive-class scores, `chunk_rows` rows at a time (the model's encoded copy of the rows
     is the largest thing in memory; scores are row-wise, so chunking does not change them)."""
-    if len(frame) <= chunk_rows:
-        return np.asarray(model.predict_proba(frame[features])[:, 1])
+    rows = frame[features]
     return np.concatenate(
-        [
-            model.predict_proba(frame[features].iloc[start : start + chunk_rows])[:, 1]
-            for start in range(0, len(frame), chunk_rows)
-        ]
+        [model.predict_proba(rows.iloc[start : start + chunk_rows])[:, 1] for start in range(0, len(rows), chunk_rows)]
     )
 
 
