@@ -68,3 +68,32 @@ def test_the_pandas_stages_never_import_pyspark() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
     assert loaded.stdout.strip() == "[]"
+
+
+GATED_STAGE = """
+import sys
+import pandas as pd
+from census_income.contracts.gate import Gate
+from census_income.stage import run_stage
+
+def body(run, args):
+    gate = Gate("probe", run, "fail")
+    gate.check("rows", pd.DataFrame({"x": [1, 2]}), lambda: [
+        __import__("great_expectations").expectations.ExpectColumnValuesToBeBetween(column="x", min_value=0)
+    ])
+    loaded = [name for name in ("pyspark", "py4j", "boto3", "botocore") if sys.modules.get(name) is not None]
+    print("loaded:", ",".join(loaded), "passed:", gate.summary["rows"]["success"])
+
+run_stage("probe", body, [], [])
+"""
+
+
+@pytest.mark.parametrize(("engine", "loaded"), [("pandas", ""), ("spark", "pyspark,py4j,boto3,botocore")])
+def test_a_pandas_stage_process_gates_without_loading_spark_or_aws(tmp_path: Path, engine: str, loaded: str) -> None:
+    """GX imports pyspark and boto3 with itself when installed: a pandas stage process skips them."""
+    pytest.importorskip("pyspark")
+    params_with(tmp_path, f"engine={engine}")
+    probe = subprocess.run(
+        [sys.executable, "-c", GATED_STAGE], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert probe.stdout.strip() == f"loaded: {loaded} passed: True"
