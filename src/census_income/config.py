@@ -316,18 +316,29 @@ DATA_PARAMS = {
 }
 
 
-class IngestConfig(StageConfig):
-    PARAMS: ClassVar[dict[str, str]] = {**DATA_PARAMS, "engine": "engine"}
+class DataStageConfig(StageConfig):
+    """What every stage that reads a source format and gates it on the data contract reads."""
+
+    PARAMS: ClassVar[dict[str, str]] = DATA_PARAMS
 
     format: SourceFormat
     schema_: Schema = Field(alias="schema")
     contract: Contract
     rules: DataValidation
     mode: GateMode
+
+
+class IngestConfig(DataStageConfig):
+    PARAMS: ClassVar[dict[str, str]] = {**DATA_PARAMS, "engine": "engine"}
+
     engine: EngineConfig = PANDAS_ENGINE
 
 
-class GenerateConfig(StageConfig):
+class PrepareConfig(IngestConfig):
+    """Prepare reads what ingest reads (every raw part, in the same format)."""
+
+
+class GenerateConfig(DataStageConfig):
     PARAMS: ClassVar[dict[str, str]] = {
         **DATA_PARAMS,
         "generate": "data.generate",
@@ -336,26 +347,10 @@ class GenerateConfig(StageConfig):
         "seed": "seed",
     }
 
-    format: SourceFormat
-    schema_: Schema = Field(alias="schema")
-    contract: Contract
-    rules: DataValidation
-    mode: GateMode
     generate: dict[str, GeneratePart]
     synthesis: SynthesisConfig
     rows: int = Field(gt=0)
     seed: int
-
-
-class PrepareConfig(StageConfig):
-    PARAMS: ClassVar[dict[str, str]] = {**DATA_PARAMS, "engine": "engine"}
-
-    format: SourceFormat
-    schema_: Schema = Field(alias="schema")
-    contract: Contract
-    rules: DataValidation
-    mode: GateMode
-    engine: EngineConfig = PANDAS_ENGINE
 
 
 class SplitStageConfig(StageConfig):

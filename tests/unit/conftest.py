@@ -13,6 +13,9 @@ import pandas as pd
 import pytest
 
 from census_income.config import (
+    Bounds,
+    CategoricalSpec,
+    Contract,
     FeaturesConfig,
     HistGradientBoostingConfig,
     Label,
@@ -35,6 +38,17 @@ SCHEMA = Schema(
 )
 WORKCLASSES = ["Private", "State-gov", "Self-emp-inc", "?"]
 COUNTRIES = ["United-States", "Mexico", "Canada"]
+# the data contract of that format: allowed values, ranges, row bounds
+CONTRACT = Contract(
+    rows=Bounds(min=20, max=10_000),
+    label_values=["<=50K", ">50K", "<=50K.", ">50K."],
+    categorical={
+        "workclass": CategoricalSpec(values=["Private", "State-gov", "Self-emp-inc"], max_missing=0.4),
+        "native_country": CategoricalSpec(values=["United-States", "Mexico", "Canada"]),
+    },
+    numeric={"age": Bounds(min=17, max=90), "capital_gain": Bounds(min=0, max=99999)},
+    distribution=["age"],
+)
 # one small configuration per model family: fits in milliseconds on a few dozen rows
 SMALL_MODELS: dict[str, ModelConfig] = {
     "logistic_regression": LogisticRegressionConfig(name="logistic_regression", C=1.0, max_iter=200),

@@ -16,8 +16,6 @@ import pytest
 
 from census_income.config import (
     Bounds,
-    CategoricalSpec,
-    Contract,
     DataValidation,
     FeaturesConfig,
     GateMode,
@@ -44,18 +42,8 @@ from census_income.contracts.suites import (
 from census_income.data.prepare import prepare
 from census_income.errors import GateError
 from census_income.stage import StageRun
-from tests.unit.conftest import FORMAT, SCHEMA, raw_part
+from tests.unit.conftest import CONTRACT, FORMAT, SCHEMA, raw_part
 
-CONTRACT = Contract(
-    rows=Bounds(min=20, max=10_000),
-    label_values=["<=50K", ">50K", "<=50K.", ">50K."],
-    categorical={
-        "workclass": CategoricalSpec(values=["Private", "State-gov", "Self-emp-inc"], max_missing=0.4),
-        "native_country": CategoricalSpec(values=["United-States", "Mexico", "Canada"]),
-    },
-    numeric={"age": Bounds(min=17, max=90), "capital_gain": Bounds(min=0, max=99999)},
-    distribution=["age"],
-)
 DATA_RULES = DataValidation(max_duplicate_share=0.05, label_rate=Bounds(min=0.3, max=0.8))
 SPLIT_RULES = SplitValidation(label_rate_tolerance=0.2, quantiles=[0.25, 0.5, 0.75], quantile_tolerance=0.3)
 METRICS_RULES = MetricsValidation(

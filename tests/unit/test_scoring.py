@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from census_income.config import Bounds, CategoricalSpec, Contract, EvaluateConfig
+from census_income.config import EvaluateConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.suites import input_prepared_suite, input_suite
 from census_income.data.prepare import prepare_features
@@ -34,17 +34,8 @@ from census_income.scoring import (
     score,
 )
 from census_income.stage import StageRun
-from tests.unit.conftest import FORMAT, SCHEMA, SMALL_MODELS, raw_part
+from tests.unit.conftest import CONTRACT, FORMAT, SCHEMA, SMALL_MODELS, raw_part
 
-CONTRACT = Contract(
-    rows=Bounds(min=20, max=10_000),
-    label_values=["<=50K", ">50K", "<=50K.", ">50K."],
-    categorical={
-        "workclass": CategoricalSpec(values=["Private", "State-gov", "Self-emp-inc"], max_missing=0.4),
-        "native_country": CategoricalSpec(values=["United-States", "Mexico", "Canada"]),
-    },
-    numeric={"age": Bounds(min=17, max=90), "capital_gain": Bounds(min=0, max=99999)},
-)
 CFG = ScoringConfig.model_validate(
     {"format": FORMAT, "schema": SCHEMA, "contract": CONTRACT, "evaluate": EvaluateConfig(), "slices": ["workclass"]}
 )
