@@ -184,13 +184,14 @@ ModelConfig = Annotated[
 
 # ------------------------------------------------------------------ evaluate
 class EvaluateConfig(Strict):
-    """Decision threshold, calibration bins and importance settings for evaluate."""
+    """Decision threshold, importance settings and plot sizes for evaluate."""
 
     threshold: float = Field(0.5, gt=0, lt=1)
     calibration_bins: int = Field(10, gt=1)
     importance_repeats: int = Field(3, gt=0)
     importance_max_rows: int = Field(5000, gt=0)
     confusion_max_rows: int = Field(100_000, gt=0)
+    curve_max_points: int = Field(1000, gt=1)
 
 
 # -------------------------------------------------------------------- engine

@@ -67,6 +67,21 @@ def confusion_pairs(y_true: np.ndarray, y_pred: np.ndarray, max_rows: int) -> tu
     return actual, predicted
 
 
+def curve_scores(proba: np.ndarray, max_points: int) -> np.ndarray:
+    """Scores for the ROC and precision-recall plots: at most `max_points` distinct values.
+
+    A curve has a point per distinct score, so at millions of rows its JSON (one record per
+    point) grows to tens of MB and takes seconds to write and to render. Each score is floored
+    to the nearest of at most `max_points` quantile edges: `floored >= edge` holds exactly when
+    `score >= edge`, so every point of the curve drawn from them is a point of the exact curve
+    (at that edge's threshold), spread evenly over the rows. Metrics use the exact scores.
+    """
+    if len(np.unique(proba)) <= max_points:
+        return proba
+    edges = np.unique(np.quantile(proba, np.linspace(0.0, 1.0, max_points), method="inverted_cdf"))
+    return edges[np.searchsorted(edges, proba, side="right") - 1]
+
+
 def feature_importance(
     model: Pipeline, *, frame: pd.DataFrame, features: list[str], label: str, repeats: int, max_rows: int, seed: int
 ) -> pd.DataFrame:

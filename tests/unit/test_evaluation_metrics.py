@@ -7,12 +7,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn import metrics as skm
 
 from census_income.config import FeaturesConfig, Schema
 from census_income.evaluation import (
     METRICS,
     classification_metrics,
     confusion_pairs,
+    curve_scores,
     evaluate_model,
     slice_metrics,
 )
@@ -120,3 +122,26 @@ def test_confusion_pairs_keep_small_splits_and_scale_large_ones_to_the_same_shar
         for p in (0, 1):
             share = np.mean((y_true == a) & (y_pred == p))
             assert abs(np.mean((actual == a) & (predicted == p)) - share) <= 1 / 1000
+
+
+def test_curve_scores_bound_the_plotted_points_and_every_point_is_exact() -> None:
+    rng = np.random.default_rng(7)
+    y_true = rng.integers(0, 2, 50_000)
+    proba = np.clip(rng.beta(1, 3, 50_000) + 0.3 * y_true, 0, 1)
+    curve = curve_scores(proba, 200)
+    fpr, tpr, thresholds = skm.roc_curve(y_true, curve, drop_intermediate=False)
+    assert len(np.unique(curve)) <= 200 < len(np.unique(proba))
+    assert len(thresholds) <= 201  # one point per distinct score, and (0, 0)
+    negatives, positives = (y_true == 0).sum(), (y_true == 1).sum()
+    for threshold, at_fpr, at_tpr in zip(thresholds[1:], fpr[1:], tpr[1:], strict=True):
+        predicted = proba >= threshold  # the exact scores, at the plotted threshold
+        assert (predicted & (y_true == 0)).sum() / negatives == at_fpr
+        assert (predicted & (y_true == 1)).sum() / positives == at_tpr
+    # spread over the rows: no plotted step holds much more than its share of them
+    assert np.bincount(np.unique(curve, return_inverse=True)[1]).max() <= 3 * len(proba) / 200
+    assert skm.auc(fpr, tpr) == pytest.approx(skm.roc_auc_score(y_true, proba), abs=1e-3)
+
+
+def test_curve_scores_keep_few_distinct_scores_as_they_are() -> None:
+    proba = np.array([0.1, 0.4, 0.4, 0.9])
+    assert curve_scores(proba, 3) is proba

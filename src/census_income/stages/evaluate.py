@@ -17,7 +17,13 @@ from census_income.contracts.suites import (
     slice_gaps,
 )
 from census_income.data.split import SPLITS
-from census_income.evaluation import confusion_pairs, evaluate_model, feature_importance, slice_metrics
+from census_income.evaluation import (
+    confusion_pairs,
+    curve_scores,
+    evaluate_model,
+    feature_importance,
+    slice_metrics,
+)
 from census_income.io import atomic_path, load_model, read_parquet, write_json
 from census_income.lineage import recorded_md5
 from census_income.stage import StageRun, run_stage
@@ -64,9 +70,10 @@ def evaluate_stage(run: StageRun, args: argparse.Namespace) -> None:
                     live.log_metric(f"{split_name}/{metric}", value, plot=False)
             for split_name in PLOTTED_SPLITS:
                 y_true, proba = splits[split_name][schema.target].to_numpy(), scores[split_name]
-                live.log_sklearn_plot("roc", y_true, proba, name=f"roc/{split_name}", drop_intermediate=True)
+                curve = curve_scores(proba, cfg.evaluate.curve_max_points)
+                live.log_sklearn_plot("roc", y_true, curve, name=f"roc/{split_name}", drop_intermediate=True)
                 live.log_sklearn_plot(
-                    "precision_recall", y_true, proba, name=f"precision_recall/{split_name}", drop_intermediate=True
+                    "precision_recall", y_true, curve, name=f"precision_recall/{split_name}", drop_intermediate=True
                 )
                 live.log_sklearn_plot(
                     "calibration", y_true, proba, name=f"calibration/{split_name}", n_bins=cfg.evaluate.calibration_bins
