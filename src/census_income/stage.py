@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from census_income.config import read_params
+from census_income.config import PANDAS_ENGINE, read_params
 from census_income.errors import ConfigError, PipelineError
 from census_income.paths import PARAMS_FILE, log_file
 
@@ -108,10 +108,10 @@ def peak_memory_mb() -> float:
 def engine_name(path: Path = PARAMS_FILE) -> str:
     """The configured engine; a stage that cannot read its params fails later, with the reason."""
     try:
-        engine = read_params(path).get("engine") or {}
+        engine = read_params(path).get("engine")
     except ConfigError:
-        return "pandas"
-    return str(engine.get("name", "pandas")) if isinstance(engine, dict) else "pandas"
+        engine = None
+    return str(engine.get("name", PANDAS_ENGINE.name)) if isinstance(engine, dict) else PANDAS_ENGINE.name
 
 
 def skip_imports(names: Sequence[str]) -> None:
@@ -133,7 +133,7 @@ def run_stage(
         parser.add_argument(f"--{option.replace('_', '-')}", dest=option, required=True)
     args = parser.parse_args(argv)
     configure_logging()
-    if engine_name() == "pandas":
+    if engine_name() == PANDAS_ENGINE.name:
         skip_imports(UNUSED_ON_PANDAS)
     startup = process_age_seconds()
     run = StageRun(stage=name)
