@@ -205,23 +205,30 @@ def test_environment_puts_this_python_first_and_shares_cores_between_workers() -
     assert sweep_environment(2, {"OMP_NUM_THREADS": "7"})["OMP_NUM_THREADS"] == "7"  # a user's choice wins
 
 
+def swept_values(sweep: Sweep) -> list[tuple[str, str]]:
+    """The (key, value) pairs a grid entry runs: one per value of its swept key, or none swept."""
+    swept = [override for override in sweep.overrides if "," in override]
+    assert len(swept) <= 1, f"{sweep.name}: one swept key at most, got {swept}"
+    if not swept:
+        return [("", "")]
+    key, values = swept[0].split("=", 1)
+    return [(key, value) for value in values.split(",")]
+
+
 @pytest.mark.parametrize("sweep", DEFAULT_GRID, ids=lambda sweep: sweep.name)
 def test_default_grid_composes_with_every_value(sweep: Sweep, tmp_path: Path) -> None:
     """Each grid entry, each swept value, composes `conf/` into a params.yaml with that value."""
     fixed = [o for o in sweep.overrides if "," not in o]
-    swept = [o for o in sweep.overrides if "," in o]
-    assert len(swept) == 1
-    key, values = swept[0].split("=", 1)
-    for value in values.split(","):
-        out = tmp_path / f"{value}.yaml"
-        compose_params(out, REPO_ROOT / "conf", [*fixed, f"{key}={value}"])
+    for key, value in swept_values(sweep):
+        out = tmp_path / f"{value or 'fixed'}.yaml"
+        compose_params(out, REPO_ROOT / "conf", [*fixed, f"{key}={value}"] if key else fixed)
         params = flatten(yaml.safe_load(out.read_text()))
-        assert str(params[key]) == value
+        if key:
+            assert str(params[key]) == value
 
 
 def test_default_grid_has_six_experiments_covering_every_model_family(tmp_path: Path) -> None:
-    counts = [len(next(o for o in sweep.overrides if "," in o).split("=", 1)[1].split(",")) for sweep in DEFAULT_GRID]
-    assert sum(counts) >= 6
+    assert sum(len(swept_values(sweep)) for sweep in DEFAULT_GRID) >= 6
     families = set()
     for sweep in DEFAULT_GRID:
         out = tmp_path / f"{sweep.name}.yaml"
