@@ -6,7 +6,10 @@ their config edge; frames are built in code so every test states its own data.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Iterator
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -27,6 +30,7 @@ from census_income.config import (
     SplitConfig,
 )
 from census_income.data.prepare import prepare
+from tests.conftest import REPO_ROOT
 
 FORMAT = SourceFormat(
     columns=["age", "workclass", "capital-gain", "native-country", "income"], comment="|", missing_marker="?"
@@ -121,3 +125,15 @@ def splits(prepared: pd.DataFrame) -> dict[str, pd.DataFrame]:
 @pytest.fixture
 def features_cfg() -> FeaturesConfig:
     return FeaturesConfig(categorical_encoding="onehot", scale_numeric=True, log_transform=["capital_gain"])
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """A script of `benchmarks/` as a module, for testing its pure parts (they are not a package)."""
+    if str(REPO_ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "benchmarks"))  # the scripts import `common` from their folder
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module

@@ -7,7 +7,6 @@ Synthetic figures only: what is checked is the bookkeeping, never how fast anyth
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -16,28 +15,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-
-
-def load(name: str) -> ModuleType:
-    if str(REPO_ROOT / "benchmarks") not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT / "benchmarks"))  # the scripts import `common` from their folder
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
+from tests.unit.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    return load("bench_large")
+    return load_benchmark("bench_large")
 
 
 @pytest.fixture(scope="module")
 def common() -> ModuleType:
-    return load("common")
+    return load_benchmark("common")
 
 
 def event(stage: str, status: str = "ok", **values: Any) -> str:

@@ -5,28 +5,24 @@ Synthetic figures only: what is checked is the bookkeeping, never how fast anyth
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.unit.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    if str(REPO_ROOT / "benchmarks") not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT / "benchmarks"))  # the scripts import `common` from their folder
-    spec = importlib.util.spec_from_file_location("bench_pipeline", REPO_ROOT / "benchmarks" / "bench_pipeline.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_pipeline")
+
+
+@pytest.fixture(scope="module")
+def common() -> ModuleType:
+    return load_benchmark("common")
 
 
 def event(stage: str, status: str = "ok", **values: Any) -> str:
@@ -83,13 +79,13 @@ def test_verdicts_follow_the_targets(bench: ModuleType) -> None:
     assert "| nothing changed <= 1.5 s | 2.00 s | NO |" in beyond
 
 
-def test_results_section_is_replaced_in_place_and_others_kept(bench: ModuleType, tmp_path: Path) -> None:
+def test_results_section_is_replaced_in_place_and_others_kept(common: ModuleType, tmp_path: Path) -> None:
     results = tmp_path / "results.md"
-    sys.modules["common"].update_results(results, "## Pipeline (issue 3)\n\nfirst\n")
+    common.update_results(results, "## Pipeline (issue 3)\n\nfirst\n")
     assert results.read_text().startswith("# Benchmarks")
     text = results.read_text() + "\n## Scale (issue 7)\n\nkept\n"
     results.write_text(text.replace("# Benchmarks", "# Benchmarks\n\n## Notebooks (issue 5)\n\nalso kept"))
-    sys.modules["common"].update_results(results, "## Pipeline (issue 3)\n\nsecond\n")
+    common.update_results(results, "## Pipeline (issue 3)\n\nsecond\n")
     updated = results.read_text()
     assert "first" not in updated
     assert updated.count("## Pipeline (issue 3)") == 1
