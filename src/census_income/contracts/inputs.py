@@ -1,7 +1,8 @@
 """What a stage checks of the outputs of an earlier stage, the same on either engine.
 
 Each boundary has its full contract and its schema suite; `Gate.check_input` chooses
-between them by whether `dvc.lock` pins the bytes read.
+between them by whether `dvc.lock` pins the bytes read. The split parts are also checked
+here on their way out, against the same suite the next stages read them with.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def check_prepared(gate: Gate, table: Frame, source: str | Path, cfg: SplitStage
         full=partial(prepared_suite, cfg.schema_, cfg.contract, cfg.rules),
         schema=partial(table_schema_suite, cfg.schema_),
     )
+
+
+def check_split_parts(gate: Gate, parts: Mapping[str, Frame], cfg: SplitStageConfig) -> None:
+    """The parts split is about to write, each as suite `split-<name>`, against train."""
+    for name, part in parts.items():
+        gate.check(f"split-{name}", part, split_suite, parts["train"], cfg.schema_, cfg.contract, cfg.split_rules)
 
 
 def check_splits(

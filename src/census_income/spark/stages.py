@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from census_income.contracts.gate import Gate
-from census_income.contracts.inputs import check_prepared, check_raw_part, check_splits
+from census_income.contracts.inputs import check_prepared, check_raw_part, check_split_parts, check_splits
 from census_income.contracts.suites import (
     features_suite,
     prepared_suite,
     raw_suite,
-    split_suite,
     typed_suite,
 )
 from census_income.data.prepare import PART, ROW_ID
@@ -97,8 +96,7 @@ def split_stage(run: StageRun, args: argparse.Namespace, cfg: SplitStageConfig) 
     parts = {
         name: part.cache() for name, part in split.split_parts(table, cfg.split, cfg.schema_.target, cfg.seed).items()
     }
-    for name, part in parts.items():
-        gate.check(f"split-{name}", part, split_suite, parts["train"], cfg.schema_, cfg.contract, cfg.split_rules)
+    check_split_parts(gate, parts, cfg)
     with atomic_path(args.out) as out:
         out.mkdir()
         for name, part in parts.items():

@@ -6,8 +6,7 @@ import argparse
 
 from census_income.config import SplitStageConfig
 from census_income.contracts.gate import Gate
-from census_income.contracts.inputs import check_prepared
-from census_income.contracts.suites import split_suite
+from census_income.contracts.inputs import check_prepared, check_split_parts
 from census_income.data.split import split
 from census_income.io import atomic_path, read_parquet, write_parquet
 from census_income.stage import StageRun, run_stage
@@ -25,8 +24,7 @@ def split_stage(run: StageRun, args: argparse.Namespace) -> None:
     run.read(table)
     check_prepared(gate, table, args.prepared, cfg)
     parts = split(table, cfg.split, cfg.schema_.target, cfg.seed)
-    for name, part in parts.items():
-        gate.check(f"split-{name}", part, split_suite, parts["train"], cfg.schema_, cfg.contract, cfg.split_rules)
+    check_split_parts(gate, parts, cfg)
     with atomic_path(args.out) as out:
         out.mkdir()
         for name, part in parts.items():
