@@ -7,7 +7,7 @@ RUN := $(UV) run --frozen --no-sync
 export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring notebook nbstripout lineage bench-large bench-spark
+.PHONY: help setup repro test test-fast lint format typecheck params check-params bench clean docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring notebook nbstripout lineage bench-large bench-spark exps gates check-quality
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -56,6 +56,15 @@ bench-gates: setup ## benchmark: gate time vs stage time, default data and 1M ro
 
 sweep: setup ## queue the default experiment grid, run it on 2 workers, rank on validation (dvc exp)
 	$(RUN) census-income sweep -j 2
+
+exps: setup ## the experiments ranked on validation: varying params, headline metrics ± noise, state, quality bar
+	$(RUN) census-income exps
+
+gates: setup ## each stage's gate outcome (suites and expectations passed), from reports/gates/
+	$(RUN) census-income gates
+
+check-quality: setup ## fail when the model is below the quality bar (what register, promote and CI on main enforce)
+	$(RUN) census-income check-quality
 
 bench-sweep: setup ## benchmark: default grid on 2 queue workers vs 1 (benchmarks/results.md)
 	$(RUN) python benchmarks/bench_sweep.py

@@ -109,6 +109,8 @@ def main(params_path: str) -> None:
     imported = time.time()
     params: dict[str, Any] = yaml.safe_load(Path(params_path).read_text(encoding="utf-8"))
     data, features, model, seed = params["data"], params["features"], params["model"], params["seed"]
+    # the data set's format, schema and contract live in the file `data.spec` names
+    data = {**data, **yaml.safe_load(Path(data["spec"]).read_text(encoding="utf-8"))}
     schema = data["schema"]
     if model["name"] != "hist_gradient_boosting" or params["split"]["method"] != "official":
         raise SystemExit("the floor covers the official split and hist_gradient_boosting only")

@@ -24,12 +24,13 @@ STAGES = REPO_ROOT / "src" / "census_income" / "stages"
 
 
 def group_options() -> list[str]:
-    """`group=option` for every option file of every config group (`+group=option` outside defaults)."""
+    """`group=option` for every option file of every config group (`+group=option` outside defaults);
+    `conf/datasets/` holds data set descriptions that `data.spec` names, not Hydra options."""
     defaults = yaml.safe_load((CONF / "config.yaml").read_text(encoding="utf-8"))["defaults"]
     in_defaults = {next(iter(entry)) for entry in defaults if isinstance(entry, dict)}
     return [
         f"{'' if group.name in in_defaults else '+'}{group.name}={option.stem}"
-        for group in sorted(p for p in CONF.iterdir() if p.is_dir())
+        for group in sorted(p for p in CONF.iterdir() if p.is_dir() and p.name != "datasets")
         for option in sorted(group.glob("*.yaml"))
     ]
 
@@ -85,16 +86,31 @@ def test_the_stage_loads_were_found() -> None:
         assert isinstance(getattr(config, class_name), type) and keys
 
 
+def from_description(dotted: str) -> bool:
+    """A key that comes from the data set's description file, not from params.yaml."""
+    parts = dotted.split(".")
+    return parts[0] == "data" and len(parts) > 1 and parts[1] in config.SPEC_KEYS
+
+
 def test_every_stage_declares_the_params_it_loads() -> None:
-    """A key a stage reads but dvc.yaml does not list would not rerun the stage when it changes."""
-    declared = {
-        name: stage.get("do", stage).get("params", [])
-        for name, stage in yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"].items()
-    }
+    """A key a stage reads but dvc.yaml does not list would not rerun the stage when it changes;
+    a key from the data set's description needs that file (`${data.spec}`) among its deps."""
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    declared = {name: stage.get("do", stage).get("params", []) for name, stage in stages.items()}
+    deps = {name: stage.get("do", stage).get("deps", []) for name, stage in stages.items()}
     for stage, (_, keys) in stage_loads().items():
         for dotted in keys.values():
+            if from_description(dotted):
+                assert "${data.spec}" in deps[stage], f"stage {stage} reads `{dotted}` but does not depend on data.spec"
+                continue
             covered = any(dotted == key or dotted.startswith(f"{key}.") for key in declared[stage])
             assert covered, f"stage {stage} loads `{dotted}` but dvc.yaml does not list it under its params"
+
+
+def test_the_default_composition_holds_what_people_tune() -> None:
+    """Every leaf of params.yaml is a column of `dvc exp show`: at most 40 of them."""
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    assert len(leaves(params)) <= 40, sorted(".".join(path) for path, _ in leaves(params))
 
 
 @pytest.mark.parametrize("override", group_options())

@@ -14,7 +14,7 @@ from census_income.predict import add_predict_arguments, predict_command
 from census_income.registry import COMMANDS as REGISTRY_COMMANDS
 from census_income.registry import add_registry_commands, registry_command
 from census_income.report import add_report_arguments, report_command
-from census_income.sweep import add_sweep_arguments, sweep_command
+from census_income.sweep import add_exps_arguments, add_sweep_arguments, exps_command, sweep_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,6 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sweep = commands.add_parser("sweep", help="queue experiments, run them in parallel, rank them on validation")
     add_sweep_arguments(sweep)
+
+    exps = commands.add_parser("exps", help="the experiments ranked on validation: noise band, state, quality bar")
+    add_exps_arguments(exps)
+    commands.add_parser("gates", help="each stage's gate outcome from reports/gates/ (passed / evaluated)")
+    commands.add_parser("check-quality", help="fail when the workspace's model is below the quality bar (CI on main)")
 
     add_registry_commands(commands)
     predict = commands.add_parser("predict", help="score raw rows with a model version (gated, drift, shadow)")
@@ -57,14 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(f"no runs logged yet in {log_file()}\n")
             else:
                 sys.stdout.write(format_runs(events, args.last) + "\n")
-        elif args.command == "sweep":
-            return sweep_command(args)
+        elif args.command in HANDLERS:
+            return HANDLERS[args.command](args)
         elif args.command in REGISTRY_COMMANDS:
             return registry_command(args)
-        elif args.command == "predict":
-            return predict_command(args)
-        elif args.command == "report":
-            return report_command(args)
         elif args.command == "lineage":
             lineage_command(args)
         elif args.command == "check-lock":
@@ -75,6 +76,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"census-income {args.command}: {exc}\n")
         return 1
     return 0
+
+
+def gates_command(args: argparse.Namespace) -> int:
+    """`census-income gates`: the gate summaries in the workspace, one line per stage."""
+    import json
+
+    from census_income.contracts.gate import format_summaries
+    from census_income.paths import GATE_SUMMARIES_DIR
+
+    files = sorted(GATE_SUMMARIES_DIR.glob("*.json"))
+    if not files:
+        sys.stdout.write(f"no gate summaries in {GATE_SUMMARIES_DIR}/ yet: run `dvc repro` (or `dvc pull`)\n")
+        return 0
+    summaries = {str(path): json.loads(path.read_text(encoding="utf-8")) for path in files}
+    sys.stdout.write(format_summaries(summaries) + "\n")
+    failed = any(
+        not entry.get("success") and entry.get("enforced") is not False
+        for summary in summaries.values()
+        for entry in summary.values()
+        if isinstance(entry, dict)
+    )
+    return 1 if failed else 0
+
+
+def check_quality_command(args: argparse.Namespace) -> int:
+    """`census-income check-quality`: the model's quality bar, as register enforces it (CI on main)."""
+    from census_income.registry import gate_failures, model_artifact, quality_gates
+
+    root = Path.cwd()
+    summaries = quality_gates(root, model_artifact(root).model_path)
+    failed = gate_failures(summaries)
+    if not summaries or failed:
+        sys.stderr.write(
+            f"census-income check-quality: below the quality bar ({', '.join(failed) or 'no gate summary'})\n"
+        )
+        return 1
+    sys.stdout.write(f"the model meets the quality bar ({', '.join(sorted(summaries))})\n")
+    return 0
+
+
+# the commands whose module parses their arguments and returns the exit code
+HANDLERS = {
+    "sweep": sweep_command,
+    "exps": exps_command,
+    "gates": gates_command,
+    "check-quality": check_quality_command,
+    "predict": predict_command,
+    "report": report_command,
+}
 
 
 if __name__ == "__main__":

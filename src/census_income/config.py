@@ -190,7 +190,6 @@ class EvaluateConfig(Strict):
     calibration_bins: int = Field(10, gt=1)
     importance_repeats: int = Field(3, gt=0)
     importance_max_rows: int = Field(5000, gt=0)
-    confusion_max_rows: int = Field(100_000, gt=0)
     curve_max_points: int = Field(1000, gt=1)
 
 
@@ -237,12 +236,62 @@ PANDAS_ENGINE = PandasEngineConfig(name="pandas")
 C = TypeVar("C", bound=BaseModel)
 
 
+# The keys under `data` that come from the data set's own files, not from params.yaml: its
+# description (the file `data.spec` names: format, schema, slices, contract) and its card (the
+# file beside it, `<name>.card.yaml`, for the model card). They are long and nobody sweeps them,
+# so they stay out of `dvc exp show`; the stages that read the description declare it as a
+# dependency in dvc.yaml, so dvc.lock still pins it. No stage reads the card.
+SPEC_KEYS = ("format", "schema", "slices", "contract")
+CARD_KEY = "card"
+
+
+def card_file(spec: Path) -> Path:
+    """A data set's card sits beside its description: `adult.yaml` -> `adult.card.yaml`."""
+    return spec.with_suffix(".card.yaml")
+
+
 def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
-    """The composed parameters as a plain mapping."""
+    """The composed parameters as a plain mapping, with the data set's description and card
+    under `data` (paths relative to the project root, where stages run)."""
+    params = read_composed(path)
+    data = params.get("data")
+    if isinstance(data, dict) and isinstance(data.get("spec"), str):
+        spec = Path(data["spec"])
+        described = _read_mapping(spec, f"{path}: data.spec: {spec}: not found")
+        unknown = sorted(set(described) - set(SPEC_KEYS))
+        if unknown:
+            raise ConfigError(f"{spec}: {unknown[0]}: not a data set key (expected one of {', '.join(SPEC_KEYS)})")
+        data.update(described)
+        if card_file(spec).is_file():
+            data[CARD_KEY] = _read_mapping(card_file(spec), "")
+    return params
+
+
+def read_composed(path: Path = PARAMS_FILE) -> dict[str, Any]:
+    """params.yaml alone, as composed from conf/ (without the data set's files)."""
+    return _read_mapping(path, f"{path}: not found (run `make params`)")
+
+
+def spec_file(dotted: str, params_file: Path, params: dict[str, Any]) -> str:
+    """The file a dotted key comes from: the data set's description for its keys, else params.yaml."""
+    parts = dotted.split(".")
+    data = params.get("data")
+    if (
+        parts[0] == "data"
+        and isinstance(data, dict)
+        and len(parts) > 1
+        and parts[1] in SPEC_KEYS
+        and isinstance(data.get("spec"), str)
+    ):
+        return str(data["spec"])
+    return str(params_file)
+
+
+def _read_mapping(path: Path, missing: str) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: not found (run `make params`)") from exc
+        raise ConfigError(missing) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
     if not isinstance(loaded, dict):
@@ -262,7 +311,7 @@ def load(config_type: type[C], path: Path = PARAMS_FILE, /, **fields: str) -> C:
     try:
         return config_type.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc, path, fields)) from None
+        raise ConfigError(_one_line(exc, path, fields, params)) from None
 
 
 def _select(params: dict[str, Any], dotted: str, path: Path) -> Any:
@@ -278,8 +327,9 @@ _UNION_TAGS = {"int", "float", "str", "bool", "none"}
 _UNION_VALUES = {*MODEL_NAMES, *ENGINE_NAMES}  # discriminator values of the model and engine unions
 
 
-def _one_line(exc: ValidationError, path: Path, fields: dict[str, str]) -> str:
-    """The first error as `params.yaml: model.n_estimators: <message> (got 'abc')`."""
+def _one_line(exc: ValidationError, path: Path, fields: dict[str, str], params: dict[str, Any]) -> str:
+    """The first error as `params.yaml: model.n_estimators: <message> (got 'abc')`, naming the
+    data set's description file instead for its keys (`conf/datasets/adult.yaml: data.contract...`)."""
     first = exc.errors()[0]
     loc = [str(p) for p in first["loc"]]
     if loc and loc[0] in fields:
@@ -293,7 +343,8 @@ def _one_line(exc: ValidationError, path: Path, fields: dict[str, str]) -> str:
     got = first.get("input")
     shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
     more = f" [+{exc.error_count() - 1} more]" if exc.error_count() > 1 else ""
-    return f"{path}: {'.'.join(loc)}: {first['msg']}{shown}{more}"
+    dotted = ".".join(loc)
+    return f"{spec_file(dotted, path, params)}: {dotted}: {first['msg']}{shown}{more}"
 
 
 # ------------------------------------------------- what each stage reads

@@ -8,31 +8,129 @@ from sklearn import metrics as skm
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
+from census_income.metrics import MODEL_METRICS, SE_SUFFIX, TRAIN_METRICS, VALIDATION_SE
+
 METRICS = ("roc_auc", "average_precision", "accuracy", "error_rate", "f1", "log_loss", "brier")
+BOOTSTRAP_REPLICATES = 100
+# a metric by name; None where it is undefined (strict JSON has no NaN)
+Metrics = dict[str, float | None]
+BOOTSTRAP_MAX_ROWS = 200_000
 
 
-def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
-    """Ranking, thresholded and probabilistic quality of positive-class scores."""
+def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> Metrics:
+    """Ranking, thresholded and probabilistic quality of positive-class scores; None where a
+    metric is undefined (an AUC on one class), since strict JSON has no NaN."""
     y_pred = (proba >= threshold).astype(int)
     both_classes = len(np.unique(y_true)) == 2
     accuracy = float(skm.accuracy_score(y_true, y_pred))
     values = {
-        "roc_auc": skm.roc_auc_score(y_true, proba) if both_classes else float("nan"),
-        "average_precision": skm.average_precision_score(y_true, proba) if both_classes else float("nan"),
+        "roc_auc": skm.roc_auc_score(y_true, proba) if both_classes else None,
+        "average_precision": skm.average_precision_score(y_true, proba) if both_classes else None,
         "accuracy": accuracy,
         "error_rate": 1.0 - accuracy,
         "f1": skm.f1_score(y_true, y_pred, zero_division=0.0),
         "log_loss": skm.log_loss(y_true, proba, labels=[0, 1]),
-        "brier": skm.brier_score_loss(y_true, proba, labels=[0, 1]) if both_classes else float("nan"),
+        "brier": skm.brier_score_loss(y_true, proba, labels=[0, 1]) if both_classes else None,
     }
-    return {name: round(float(value), 6) for name, value in values.items()}
+    return {name: None if value is None else round(float(value), 6) for name, value in values.items()}
+
+
+def standard_errors(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    threshold: float,
+    *,
+    seed: int,
+    replicates: int = BOOTSTRAP_REPLICATES,
+    max_rows: int = BOOTSTRAP_MAX_ROWS,
+) -> dict[str, float]:
+    """Bootstrap standard error of each of `MODEL_METRICS` (seeded, so reruns agree).
+
+    A Poisson bootstrap: each replicate weighs every row by a Poisson(1) draw, and every metric
+    takes row weights, so a batch of replicates is a few matrix operations. Above `max_rows`
+    rows a seeded sample of `max_rows` is bootstrapped and its errors scaled by
+    sqrt(sample / rows): standard errors of these metrics fall as one over the root of the rows.
+    """
+    rng = np.random.default_rng(seed)
+    y, p = np.asarray(y_true).astype(np.float64), np.asarray(proba, dtype=np.float64)
+    scale = 1.0
+    if len(y) > max_rows:
+        keep = np.sort(rng.choice(len(y), size=max_rows, replace=False))
+        scale = float(np.sqrt(max_rows / len(y)))
+        y, p = y[keep], p[keep]
+    batch = max(1, min(replicates, 4_000_000 // max(1, len(y))))
+    draws: dict[str, list[np.ndarray]] = {name: [] for name in MODEL_METRICS}
+    for first in range(0, replicates, batch):
+        weights = rng.poisson(1.0, size=(min(batch, replicates - first), len(y))).astype(np.float64)
+        for name, values in weighted_metrics(y, p, threshold, weights).items():
+            draws[name].append(values)
+    return {name: round(float(np.std(np.concatenate(values), ddof=1)) * scale, 6) for name, values in draws.items()}
+
+
+def weighted_metrics(y: np.ndarray, p: np.ndarray, threshold: float, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """`MODEL_METRICS` under each row of `weights` (replicates x rows): with all weights 1 they
+    are the plain metrics (a unit test holds them to scikit-learn's)."""
+    order = np.argsort(p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    starts = np.flatnonzero(np.r_[True, p_sorted[1:] != p_sorted[:-1]])  # each distinct score, ascending
+    predicted = (p >= threshold).astype(np.float64)
+    clipped = np.clip(p, np.finfo(np.float64).eps, 1 - np.finfo(np.float64).eps)
+    total = np.maximum(weights.sum(axis=1), 1e-12)
+    tp, fp, fn = weights @ (predicted * y), weights @ (predicted * (1 - y)), weights @ ((1 - predicted) * y)
+    ranked = weights[:, order]
+    positives = _group_sums(ranked * y_sorted, starts)
+    negatives = _group_sums(ranked * (1 - y_sorted), starts)
+    n_pos, n_neg = positives.sum(axis=1), negatives.sum(axis=1)
+    below = np.cumsum(negatives, axis=1) - negatives
+    tp_down = np.cumsum(positives[:, ::-1], axis=1)  # thresholds from the highest score down
+    fp_down = np.cumsum(negatives[:, ::-1], axis=1)
+    precision = tp_down / np.maximum(tp_down + fp_down, 1e-12)
+    return {
+        "error_rate": weights @ (predicted != y).astype(np.float64) / total,
+        "roc_auc": (positives * (below + 0.5 * negatives)).sum(axis=1) / np.maximum(n_pos * n_neg, 1e-12),
+        "average_precision": (positives[:, ::-1] * precision).sum(axis=1) / np.maximum(n_pos, 1e-12),
+        "f1": 2 * tp / np.maximum(2 * tp + fp + fn, 1e-12),
+        "log_loss": weights @ -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)) / total,
+        "brier": weights @ (p - y) ** 2 / total,
+    }
+
+
+def headline_metrics(
+    overall: dict[str, Metrics], errors: dict[str, dict[str, float]], passed: bool
+) -> dict[str, dict[str, float]]:
+    """What `metrics.json` holds, in the order `dvc exp show` shows it: validation (what sweeps
+    rank on) and test (what is reported), each metric with its standard error where recorded,
+    train's two figures, and the quality bar's verdict. Slices live in their own file."""
+    chosen = {"validation": MODEL_METRICS, "test": MODEL_METRICS, "train": TRAIN_METRICS}
+    with_errors = {"validation": VALIDATION_SE, "test": MODEL_METRICS}
+    record: dict[str, dict[str, float]] = {}
+    for split, names in chosen.items():
+        values: dict[str, float] = {}
+        for name in names:
+            value = overall.get(split, {}).get(name)
+            if value is not None:
+                values[name] = value
+            if name in with_errors.get(split, ()) and name in errors.get(split, {}):
+                values[f"{name}{SE_SUFFIX}"] = errors[split][name]
+        record[split] = values
+    record["quality"] = {"passed": int(passed)}
+    return record
+
+
+def _group_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of consecutive column groups beginning at `starts` (`np.add.reduceat`, several times
+    faster through one cumulative sum)."""
+    ends = np.r_[starts[1:], values.shape[1]] - 1
+    running = np.cumsum(values, axis=1)[:, ends]
+    running[:, 1:] -= running[:, :-1].copy()
+    return running
 
 
 def slice_metrics(
     frame: pd.DataFrame, label: str, proba: np.ndarray, slices: list[str], threshold: float
-) -> dict[str, dict[str, dict[str, float]]]:
+) -> dict[str, dict[str, Metrics]]:
     """The same metrics for each value of each slice column (`sex`, `race`, ...)."""
-    result: dict[str, dict[str, dict[str, float]]] = {}
+    result: dict[str, dict[str, Metrics]] = {}
     y_true = frame[label].to_numpy()
     for column in slices:
         values = frame[column].astype("string").fillna("<missing>").to_numpy()
@@ -47,24 +145,54 @@ def slice_metrics(
     return result
 
 
-def confusion_pairs(y_true: np.ndarray, y_pred: np.ndarray, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """(actual, predicted) pairs for the confusion-matrix plot, at most `max_rows` of them.
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray) -> list[dict[str, int | str]]:
+    """The confusion matrix as four counted cells (not one record per row: a few bytes at any size)."""
+    return [
+        {
+            "cell": f"actual {actual}, predicted {predicted}",
+            "count": int(np.sum((y_true == actual) & (y_pred == predicted))),
+        }
+        for actual in (0, 1)
+        for predicted in (0, 1)
+    ]
 
-    DVC draws the matrix from one record per row, so at millions of rows the plot file alone
-    would be hundreds of MB. Beyond `max_rows`, each cell's count is scaled down to `max_rows`
-    in total (largest remainders): the normalised matrix stays exact to 1/`max_rows`.
-    """
-    if len(y_true) <= max_rows:
-        return y_true, y_pred
-    cells = [(actual, predicted) for actual in (0, 1) for predicted in (0, 1)]
-    counts = np.array([np.sum((y_true == a) & (y_pred == p)) for a, p in cells], dtype=np.float64)
-    exact = counts * max_rows / counts.sum()
-    scaled = np.floor(exact).astype(int)
-    for index in np.argsort(-(exact - scaled), kind="stable")[: max_rows - int(scaled.sum())]:
-        scaled[index] += 1
-    actual = np.repeat([a for a, _ in cells], scaled)
-    predicted = np.repeat([p for _, p in cells], scaled)
-    return actual, predicted
+
+def roc_points(y_true: np.ndarray, scores: np.ndarray) -> list[dict[str, float | None]]:
+    """The ROC curve's points; the first threshold (scikit-learn's `inf`: nothing predicted
+    positive) becomes null, since strict JSON has no Infinity."""
+    fpr, tpr, thresholds = skm.roc_curve(y_true, scores, drop_intermediate=True)
+    return [
+        {"fpr": round(float(f), 6), "tpr": round(float(t), 6), "threshold": _finite(th)}
+        for f, t, th in zip(fpr, tpr, thresholds, strict=True)
+    ]
+
+
+def precision_recall_points(y_true: np.ndarray, scores: np.ndarray) -> list[dict[str, float | None]]:
+    """The precision-recall curve's points (the last, recall 0, has no threshold: null)."""
+    precision, recall, thresholds = skm.precision_recall_curve(y_true, scores, drop_intermediate=True)
+    return [
+        {
+            "recall": round(float(r), 6),
+            "precision": round(float(p), 6),
+            "threshold": _finite(thresholds[i]) if i < len(thresholds) else None,
+        }
+        for i, (p, r) in enumerate(zip(precision, recall, strict=True))
+    ]
+
+
+def calibration_points(y_true: np.ndarray, proba: np.ndarray, bins: int) -> list[dict[str, float]]:
+    """Mean predicted probability against the observed positive rate, per non-empty bin."""
+    from sklearn.calibration import calibration_curve
+
+    prob_true, prob_pred = calibration_curve(y_true, proba, n_bins=bins)
+    return [
+        {"prob_pred": round(float(x), 6), "prob_true": round(float(y), 6)}
+        for x, y in zip(prob_pred, prob_true, strict=True)
+    ]
+
+
+def _finite(value: float) -> float | None:
+    return round(float(value), 6) if np.isfinite(value) else None
 
 
 def curve_scores(proba: np.ndarray, max_points: int) -> np.ndarray:
@@ -111,7 +239,7 @@ def evaluate_model(
     threshold: float,
     *,
     chunk_rows: int = 1_000_000,
-) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+) -> tuple[dict[str, Metrics], dict[str, np.ndarray]]:
     """Metrics of every split and the positive-class scores they were computed from."""
     scores = {name: scores_of(model, frame, features, chunk_rows) for name, frame in splits.items()}
     overall = {

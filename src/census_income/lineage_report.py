@@ -21,7 +21,7 @@ from typing import Any
 
 from census_income.errors import PipelineError
 from census_income.lineage import LockedStage, locked_stages, producers, read_lock, recorded_md5, upstream
-from census_income.paths import LOCK_FILE, MODEL_CARD_FILE, PARAMS_FILE
+from census_income.paths import LOCK_FILE, MODEL_CARD_FILE, PARAMS_FILE, SLICE_METRICS_NAME
 
 # the stage module that records the environment: its output is found through dvc.lock by its command
 ENVIRONMENT_MODULE = "census_income.stages.environment"
@@ -228,7 +228,10 @@ def lineage_command(args: argparse.Namespace) -> None:
 
         params = read_params()
         declared_metrics = (yaml.safe_load(DVC_FILE.read_text(encoding="utf-8")) or {}).get("metrics") or []
-        metrics = {str(p): read_json(p) if Path(p).is_file() else None for p in declared_metrics}
+        # the declared metrics, and the per-slice metrics evaluate writes beside them
+        beside = [str(Path(p).with_name(SLICE_METRICS_NAME)) for p in declared_metrics]
+        shown = [*declared_metrics, *(p for p in beside if Path(p).is_file())]
+        metrics = {str(p): read_json(p) if Path(p).is_file() else None for p in shown}
         maker = next(stage for stage in reversed(lineage.stages) if any(o.path == lineage.model for o in stage.outs))
         text = render_model_card(
             lineage, metrics, data_card(params), str(params.get("data", {}).get("name", "")), maker.params

@@ -2,9 +2,10 @@
 
 Everything in it comes from records the pipeline already keeps: the lineage (`dvc.lock`),
 the parameters the model was trained with (train's entry in `dvc.lock`), the metrics files
-`dvc.yaml` declares, and the data set's own card (`data.card` in `conf/data/<name>.yaml`:
-intended use, limitations, license and attribution, which travel with the data). The card
-names the git commit, so it is not a DVC output: it is written beside them and git-ignored.
+`dvc.yaml` declares, and the data set's own card (beside its description, for example
+`conf/datasets/adult.card.yaml`: intended use, limitations, license and attribution, which
+travel with the data). The card names the git commit, so it is not a DVC output: it is
+written beside them and git-ignored.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from census_income.config import Strict
 from census_income.errors import ConfigError
 from census_income.lineage_report import Lineage, param_text
+from census_income.metrics import SE_SUFFIX
 
 NOT_IN_WORKSPACE = "not in the workspace (run `dvc pull`)"
 
@@ -34,7 +36,8 @@ class DataCard(Strict):
 
 
 def data_card(params: Mapping[str, Any]) -> DataCard | None:
-    """`data.card` from params.yaml, validated; None when the data set has none."""
+    """The data set's card (`<name>.card.yaml` beside its description, read by `read_params`), validated;
+    None when the data set has none."""
     raw = params.get("data", {}).get("card")
     if raw is None:
         return None
@@ -42,8 +45,8 @@ def data_card(params: Mapping[str, Any]) -> DataCard | None:
         return DataCard.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(["data.card", *(str(p) for p in first["loc"])])
-        raise ConfigError(f"params.yaml: {key}: {first['msg']}") from None
+        key = ".".join(["card", *(str(p) for p in first["loc"])])
+        raise ConfigError(f"{key}: {first['msg']} (the data set's card file)") from None
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -52,11 +55,16 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _number(value: Any) -> str:
+    if value is None:
+        return "—"  # undefined (an AUC on a one-class slice)
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def _is_metrics(node: Any) -> bool:
-    return isinstance(node, Mapping) and bool(node) and all(isinstance(v, int | float) for v in node.values())
+    """Numbers by name (None where a metric is undefined, as on a one-class slice)."""
+    return (
+        isinstance(node, Mapping) and bool(node) and all(v is None or isinstance(v, int | float) for v in node.values())
+    )
 
 
 def overall_metrics(data: Any) -> dict[str, dict[str, Any]] | None:
@@ -79,6 +87,12 @@ def slice_metrics(data: Any) -> dict[str, dict[str, dict[str, dict[str, Any]]]] 
     return {str(k): dict(v) for k, v in data.items()}
 
 
+def _with_error(values: Mapping[str, Any], name: str) -> str:
+    """A metric's value, ± its standard error where evaluate recorded one."""
+    error = values.get(f"{name}{SE_SUFFIX}")
+    return _number(values.get(name, "")) + (f" ± {_number(error)}" if error is not None else "")
+
+
 def metrics_section(metrics: Mapping[str, Any]) -> list[str]:
     """Tables for every metrics file: overall per split, then per slice."""
     lines: list[str] = []
@@ -86,8 +100,8 @@ def metrics_section(metrics: Mapping[str, Any]) -> list[str]:
         if data is None:
             lines += ["", f"`{path}`: {NOT_IN_WORKSPACE}"]
         elif (overall := overall_metrics(data)) is not None:
-            names = sorted({name for values in overall.values() for name in values})
-            rows = [[f"**{split}**", *(_number(values.get(n, "")) for n in names)] for split, values in overall.items()]
+            names = sorted({name for values in overall.values() for name in values if not name.endswith(SE_SUFFIX)})
+            rows = [[f"**{split}**", *(_with_error(values, n) for n in names)] for split, values in overall.items()]
             lines += ["", f"Overall (`{path}`):", "", *_table(["split", *names], rows)]
         elif (slices := slice_metrics(data)) is not None:
             for split, columns in slices.items():
@@ -144,7 +158,7 @@ def render_model_card(
     if card and card.description:
         lines += ["", card.description]
     lines += ["", "## Metrics", *metrics_section(metrics), ""]
-    missing = "Not documented: add `card:` to `conf/data/<name>.yaml`, then `make params`."
+    missing = "Not documented: write `conf/datasets/<name>.card.yaml` beside the data set's description."
     lines += ["## Intended use", "", card.intended_use if card else missing, ""]
     lines += ["## Limitations", ""]
     lines += [f"- {item}" for item in card.limitations] if card and card.limitations else [missing]

@@ -17,6 +17,11 @@ PR_REPORT_FILE = Path("reports/pr.md")
 PLOTS_DIR = Path("dvc_plots")
 # the model card `census-income lineage` writes (git-ignored: it names the commit, so it is not a DVC output)
 MODEL_CARD_FILE = Path("reports/model_card.md")
+# evaluate writes the metrics per slice under this name beside its metrics.json (not a declared
+# metrics file, to keep `dvc exp show` to the model's metrics: `dvc metrics show <path>` shows it)
+SLICE_METRICS_NAME = "slices.json"
+# where dvc.yaml puts each stage's gate summary (`--gates reports/gates/<stage>.json`, a DVC output)
+GATE_SUMMARIES_DIR = Path("reports/gates")
 
 
 def log_file() -> Path:

@@ -35,7 +35,7 @@ import yaml
 from census_income.errors import PipelineError
 from census_income.io import load_model
 from census_income.lineage import recorded_md5
-from census_income.paths import LOCK_FILE
+from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE
 
 DVC_FILE = Path("dvc.yaml")
 # the figures `census-income models` shows for each version: split -> metrics
@@ -275,7 +275,8 @@ def quality_gates(root: Path, model_path: str) -> dict[str, dict[str, Any]]:
         entry if isinstance(entry, str) else next(iter(entry))
         for stage in stages_.values()
         if model_path in [d if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
-        for entry in stage.get("metrics", [])
+        for entry in stage.get("outs", [])
+        if Path(entry if isinstance(entry, str) else next(iter(entry))).parent == GATE_SUMMARIES_DIR
     ]
     summaries = {}
     for path in paths:

@@ -27,8 +27,9 @@ from typing import Any
 from census_income.errors import PipelineError
 from census_income.io import atomic_path
 from census_income.lineage import read_lock
-from census_income.paths import LOCK_FILE, PARAMS_FILE, PLOTS_DIR, PR_REPORT_FILE
-from census_income.sweep import LOWER_IS_BETTER, flatten
+from census_income.metrics import LOWER_IS_BETTER, SE_SUFFIX, Verdict, noise_band, standard_error, verdict
+from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE, PARAMS_FILE, PLOTS_DIR, PR_REPORT_FILE
+from census_income.sweep import flatten
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,9 @@ Diff = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
 # counts, not quality: neither direction is better
 NEUTRAL_METRICS = ("rows",)
-# a metrics file whose path holds this word is a gate summary (`reports/gates/<stage>.json`)
-GATE_MARK = "gate"
 # tables with more rows than this are folded (GitHub renders `<details>`)
 FOLD_ROWS = 8
-BETTER, WORSE = "🟢", "🔴"
+BETTER, WORSE, NOISE = "🟢", "🔴", "≈"
 
 
 # ------------------------------------------------------------------ values
@@ -57,13 +56,10 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def judge(metric: str, old: Any, new: Any) -> str:
-    """`better`, `worse` or `` (unchanged, not numeric, or a count) for a change of `metric`."""
-    before, after = _number(old), _number(new)
-    sense = direction(metric)
-    if before is None or after is None or before == after or sense == 0:
-        return ""
-    return "better" if (after - before) * sense > 0 else "worse"
+def judge(metric: str, old: Any, new: Any, band: float | None) -> Verdict:
+    """`better` or `worse` when a validation or test metric moved by more than its noise band,
+    `within noise` when it moved less; `` for anything else (train figures, counts, unchanged)."""
+    return verdict(metric, _number(old), _number(new), band)
 
 
 def fmt(value: Any, width: int = 60) -> str:
@@ -81,8 +77,8 @@ def fmt(value: Any, width: int = 60) -> str:
     return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
 
 
-def fmt_change(metric: str, old: Any, new: Any) -> str:
-    """A metric's head value and its change against base, marked when better or worse."""
+def fmt_change(metric: str, old: Any, new: Any, band: float | None = None) -> str:
+    """A metric's head value and its change against base, marked better, worse or within noise."""
     if old == new:
         return fmt(new)
     if old is None:
@@ -92,8 +88,9 @@ def fmt_change(metric: str, old: Any, new: Any) -> str:
     before, after = _number(old), _number(new)
     if before is None or after is None:
         return f"{fmt(new)} (was {fmt(old)})"
-    verdict = judge(metric, old, new)
-    mark = {"better": f" {BETTER}", "worse": f" {WORSE}"}.get(verdict, "")
+    mark = {"better": f" {BETTER}", "worse": f" {WORSE}", "within noise": f" {NOISE}"}.get(
+        judge(metric, old, new, band), ""
+    )
     return f"{fmt(new)} ({after - before:+.4g}{mark})"
 
 
@@ -130,40 +127,54 @@ def _split_key(key: str) -> tuple[str, str]:
 
 
 def metrics_table(path: str, entries: Mapping[str, Mapping[str, Any]]) -> str:
-    """One metrics file as a table: a row per key prefix (`test`, `test.sex.Female`), a column per metric.
+    """One metrics file as a table: a row per key prefix (`validation`, `test`), a column per metric.
 
-    Each cell is the head value and its change, marked 🟢/🔴 by the metric's direction; the
+    Each cell is the head value, ± its standard error where evaluate recorded one, and its change
+    against base, marked 🟢/🔴 only when it is larger than the noise band of base and head (≈
+    inside it), and only on validation and test: train figures improve with over-fitting. The
     column header says which direction is better (↑ higher, ↓ lower).
     """
-    metrics = sorted({_split_key(key)[1] for key in entries}, key=lambda m: (direction(m) == 0, m))
+    old_flat = {key: entry.get("old") for key, entry in entries.items()}
+    new_flat = {key: entry.get("new") for key, entry in entries.items()}
+    values = {key: entry for key, entry in entries.items() if not key.endswith(SE_SUFFIX)}
+    metrics = list(dict.fromkeys(_split_key(key)[1] for key in values))
     rows: dict[str, dict[str, str]] = {}
-    tally = {"better": 0, "worse": 0}
-    for key, entry in entries.items():
+    tally = {"better": 0, "worse": 0, "within noise": 0}
+    for key, entry in values.items():
         row, metric = _split_key(key)
         old, new = entry.get("old"), entry.get("new")
-        rows.setdefault(row, {})[metric] = fmt_change(metric, old, new)
-        verdict = judge(metric, old, new)
-        if verdict:
-            tally[verdict] += 1
+        band = noise_band(standard_error(old_flat, key), standard_error(new_flat, key))
+        error = standard_error(new_flat, key)
+        cell = fmt_change(key, old, new, band)
+        rows.setdefault(row, {})[metric] = (
+            cell if error is None else cell.replace(fmt(new), f"{fmt(new)} ± {error:.2g}", 1)
+        )
+        judged = judge(key, old, new, band)
+        if judged:
+            tally[judged] += 1
     arrows = {1: " ↑", -1: " ↓", 0: ""}
     header = ["", *(f"{m}{arrows[direction(m)]}" for m in metrics)]
     body = _table(
         header,
-        [[f"**{row or '(all)'}**", *(cells.get(m, "") for m in metrics)] for row, cells in sorted(rows.items())],
+        [[f"**{row or '(all)'}**", *(cells.get(m, "") for m in metrics)] for row, cells in rows.items()],
         ["---", *("---:" for _ in metrics)],
     )
-    changed = sum(1 for e in entries.values() if e.get("old") != e.get("new"))
-    summary = f"{len(rows)} rows: {tally['better']} {BETTER} better, {tally['worse']} {WORSE} worse, {changed} changed"
+    summary = (
+        f"{tally['better']} {BETTER} better, {tally['worse']} {WORSE} worse, "
+        f"{tally['within noise']} {NOISE} within noise (validation and test; 2 standard errors of the difference)"
+    )
     return f"#### `{path}`\n\n{summary}\n\n" + _fold(f"show the {len(rows)} rows", body, len(rows))
 
 
 def metrics_section(diff: Diff) -> str:
-    """Every metrics file except the gate summaries: overall and per-slice deltas."""
-    files = [path for path in sorted(diff) if GATE_MARK not in path]
-    legend = f"Head value (change against base): {BETTER} better, {WORSE} worse; ↑ higher is better, ↓ lower is better."
-    if not files:
+    """The model's metrics files (`dvc metrics diff`): headline deltas with their noise band."""
+    legend = (
+        f"Head value ± standard error (change against base): {BETTER} better, {WORSE} worse, "
+        f"{NOISE} within noise; ↑ higher is better, ↓ lower is better."
+    )
+    if not diff:
         return "### Metrics\n\nNo metrics to compare."
-    return "### Metrics\n\n" + legend + "\n\n" + "\n\n".join(metrics_table(path, diff[path]) for path in files)
+    return "### Metrics\n\n" + legend + "\n\n" + "\n\n".join(metrics_table(path, diff[path]) for path in sorted(diff))
 
 
 @dataclass
@@ -202,9 +213,9 @@ def summarise_gate(path: str, entries: Mapping[str, Mapping[str, Any]]) -> GateS
 
 def gates_section(diff: Diff) -> str:
     """Gate summaries: checks passed per gate file at head, failed suites, and what changed since base."""
-    gates = [summarise_gate(path, diff[path]) for path in sorted(diff) if GATE_MARK in path]
+    gates = [summarise_gate(path, diff[path]) for path in sorted(diff)]
     if not gates:
-        return "### Gates\n\nNo gate summaries among the metrics."
+        return "### Gates\n\nNo gate summaries."
     rows = []
     for gate in gates:
         result = f"{WORSE} failed: " + ", ".join(gate.failed) if gate.failed else f"{BETTER} passed"
@@ -293,6 +304,7 @@ class ReportInputs:
     head_lock: Mapping[str, Any]
     unreadable: Mapping[str, list[str]] = field(default_factory=dict)  # revision -> metrics files DVC could not load
     plots: str = ""  # where the rendered plot comparison is
+    gates: Diff = field(default_factory=dict)  # the gate summaries' diff, as `metrics` for them
 
 
 def build_report(inputs: ReportInputs) -> str:
@@ -310,7 +322,7 @@ def build_report(inputs: ReportInputs) -> str:
     parts += [
         params_section(inputs.params),
         metrics_section(inputs.metrics),
-        gates_section(inputs.metrics),
+        gates_section(inputs.gates),
         stages_section(changed_stages(inputs.base_lock, inputs.head_lock), inputs.head_lock),
     ]
     if inputs.plots:
@@ -347,8 +359,22 @@ def lock_at(rev: str) -> dict[str, Any]:
         return read_lock(path)
 
 
-def dvc_diffs(base: str) -> tuple[Diff, Diff, dict[str, list[str]]]:
-    """`dvc params diff base` and `dvc metrics diff base --all`, plus the metrics files DVC could not load.
+def gate_summaries(*locks: Mapping[str, Any]) -> list[str]:
+    """The gate summary files these `dvc.lock`s record (stage outputs under `reports/gates/`)."""
+    return sorted(
+        {
+            str(out["path"])
+            for lock in locks
+            for stage in (lock.get("stages") or {}).values()
+            for out in stage.get("outs") or []
+            if Path(str(out.get("path", ""))).parent == GATE_SUMMARIES_DIR
+        }
+    )
+
+
+def dvc_diffs(base: str, gates: list[str]) -> tuple[Diff, Diff, Diff, dict[str, list[str]]]:
+    """`dvc params diff base`, `dvc metrics diff base --all`, the same for the gate summaries
+    (outputs, not declared metrics, so named as targets), and the metrics files DVC could not load.
 
     Through DVC's Python API, which returns the same mappings as `--json` and also the
     per-revision load errors (the CLI only prints them as a warning).
@@ -358,11 +384,12 @@ def dvc_diffs(base: str) -> tuple[Diff, Diff, dict[str, list[str]]]:
     with Repo() as repo:
         params = repo.params.diff(a_rev=base, b_rev="workspace").get("diff", {})
         result = repo.metrics.diff(a_rev=base, b_rev="workspace", all=True)
+        gate_diff = repo.metrics.diff(a_rev=base, b_rev="workspace", targets=gates, all=True) if gates else {}
     unreadable: dict[str, list[str]] = {}
     for rev, errors in result.get("errors", {}).items():
         files = sorted(errors) if isinstance(errors, Mapping) else ["(all)"]
         unreadable[rev] = files
-    return params, result.get("diff", {}), unreadable
+    return params, result.get("diff", {}), gate_diff.get("diff", {}), unreadable
 
 
 def _env_for(root: Path) -> dict[str, str]:
@@ -420,7 +447,9 @@ def gather(base: str, reproduce: bool = True, plots_dir: Path | None = PLOTS_DIR
     """Ask git and DVC for everything the report shows (the workspace is the head)."""
     base_commit = commit_of(base)
     head_commit = _git("rev-parse", "--short", "HEAD").strip()
-    params, metrics, unreadable = dvc_diffs(base)
+    base_lock, head_lock = lock_at(base), read_lock()
+    gates = gate_summaries(base_lock, head_lock)
+    params, metrics, gate_diff, unreadable = dvc_diffs(base, gates)
     if reproduce and base in unreadable and "workspace" not in unreadable:
         log.info("metrics of %s are not in the DVC cache: reproducing it", base)
         try:
@@ -428,7 +457,7 @@ def gather(base: str, reproduce: bool = True, plots_dir: Path | None = PLOTS_DIR
         except PipelineError as exc:  # report without base's metrics (the report says so) rather than not at all
             log.warning("%s", exc)
         else:
-            params, metrics, unreadable = dvc_diffs(base)
+            params, metrics, gate_diff, unreadable = dvc_diffs(base, gates)
     plots = ""
     if plots_dir is not None and render_plots(base, plots_dir):
         plots = f"`dvc plots diff {base}` renders every plot in `dvc.yaml`, base beside head: `{plots_dir}/index.html`"
@@ -441,10 +470,11 @@ def gather(base: str, reproduce: bool = True, plots_dir: Path | None = PLOTS_DIR
         head_commit=head_commit,
         params=params,
         metrics=metrics,
-        base_lock=lock_at(base),
-        head_lock=read_lock(),
+        base_lock=base_lock,
+        head_lock=head_lock,
         unreadable=unreadable,
         plots=plots,
+        gates=gate_diff,
     )
 
 

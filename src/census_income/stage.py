@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from census_income.config import PANDAS_ENGINE, read_params
+from census_income.config import PANDAS_ENGINE, read_composed
 from census_income.errors import ConfigError, PipelineError
 from census_income.paths import PARAMS_FILE, log_file
 
@@ -108,7 +108,7 @@ def peak_memory_mb() -> float:
 def engine_name(path: Path = PARAMS_FILE) -> str:
     """The configured engine; a stage that cannot read its params fails later, with the reason."""
     try:
-        engine = read_params(path).get("engine")
+        engine = read_composed(path).get("engine")
     except ConfigError:
         engine = None
     return str(engine.get("name", PANDAS_ENGINE.name)) if isinstance(engine, dict) else PANDAS_ENGINE.name

@@ -24,6 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from census_income.metrics import (
+    QUALITY_KEY,
+    RANK_METRIC,
+    lower_is_better,
+    noise_band,
+    standard_error,
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -46,15 +54,10 @@ DEFAULT_GRID: tuple[Sweep, ...] = (
     Sweep("lr", ("+experiment=lr_tuned",)),
 )
 
-RANK_METRIC = "validation.error_rate"
-SHOWN_METRICS = (
-    "validation.error_rate",
-    "validation.roc_auc",
-    "validation.log_loss",
-    "test.error_rate",
-    "test.roc_auc",
-)
-LOWER_IS_BETTER = ("error_rate", "log_loss", "brier")
+# the headline figures the table shows beside the ranking metric (test is for reporting only)
+SHOWN_METRICS = ("validation.roc_auc", "test.error_rate", "test.roc_auc")
+# rows shown by default; the rest are folded into one line (`--all` shows them)
+SHOWN_ROWS = 15
 # parameter groups whose values tell experiments apart in the table
 SHOWN_PARAM_GROUPS = ("model", "features", "evaluate.threshold")
 HIDDEN_PARAMS = ("model.name", "model.n_jobs")
@@ -199,11 +202,6 @@ def _experiment(entry: Mapping[str, Any], name: str, state: str, params_file: st
     )
 
 
-def lower_is_better(key: str) -> bool:
-    """Error rates, log loss and Brier score fall as models improve; AUCs, accuracy and F1 rise."""
-    return key.rsplit(".", 1)[-1] in LOWER_IS_BETTER
-
-
 def rank(experiments: Iterable[Experiment], key: str = RANK_METRIC) -> list[Experiment]:
     """Experiments with the metric, best first (ties keep their order); then those without it."""
     rows = list(experiments)
@@ -224,25 +222,74 @@ def _shown_param(key: str) -> bool:
     return key not in HIDDEN_PARAMS and any(key == group or key.startswith(f"{group}.") for group in SHOWN_PARAM_GROUPS)
 
 
+def below_bar(exp: Experiment) -> bool:
+    """Evaluate recorded that the model falls below the quality bar (`quality.passed` is 0)."""
+    return exp.metric(QUALITY_KEY) == 0
+
+
+def against_best(exp: Experiment, best: Experiment | None, key: str) -> str:
+    """How an experiment's ranking metric compares with the best one's: `best`, `within noise`
+    (inside the noise band of the two, from their recorded standard errors) or `worse`."""
+    value, top = exp.metric(key), None if best is None else best.metric(key)
+    if best is None or value is None or top is None:
+        return "-"
+    if exp is best:
+        return "best"
+    errors = [standard_error(flat, key) for flat in (_flat(exp), _flat(best))]
+    band = noise_band(*errors)
+    if band is None:
+        return "no noise band"
+    return "within noise" if abs(value - top) <= band else "worse"
+
+
+def _flat(exp: Experiment) -> dict[str, Any]:
+    return {key: value for flat in exp.metrics.values() for key, value in flat.items()}
+
+
 def format_table(
-    experiments: Sequence[Experiment], key: str = RANK_METRIC, metrics: Sequence[str] = SHOWN_METRICS
+    experiments: Sequence[Experiment],
+    key: str = RANK_METRIC,
+    metrics: Sequence[str] = SHOWN_METRICS,
+    rows_shown: int | None = SHOWN_ROWS,
 ) -> str:
-    """A ranked text table: name, state, model family, the parameters that differ, chosen metrics."""
+    """A ranked text table: name, state, model family, the parameters that differ, the ranking
+    metric ± its standard error, how it compares with the best (noise band), the headline
+    metrics, and whether the model is below the quality bar. At most `rows_shown` rows; the rest
+    are counted in a last line."""
     ranked = rank(experiments, key)
-    shown = [key, *[m for m in metrics if m != key]]
+    shown = [m for m in metrics if m != key]
     params = varying_params(ranked)
-    header = ["rank", "experiment", "state", "model", "params", *shown]
+    best = next((exp for exp in ranked if exp.state in ("success", "baseline") and exp.metric(key) is not None), None)
+    header = ["rank", "experiment", "state", "model", "params", f"{key} ± se", "vs best", *shown, "quality bar"]
     rows = []
     for position, exp in enumerate(ranked, start=1):
         settings = " ".join(f"{p.rsplit('.', 1)[-1]}={_value(exp.params[p])}" for p in params if p in exp.params)
         finished = exp.state in ("success", "baseline")  # others show their baseline's files
-        values = [_number(exp.metric(m) if finished else None) for m in shown]
         scored = finished and exp.metric(key) is not None
-        rank_cell = str(position) if scored else "-"
-        rows.append([rank_cell, exp.name, exp.state, str(exp.params.get("model.name", "-")), settings or "-", *values])
+        error = standard_error(_flat(exp), key) if finished else None
+        ranking = _number(exp.metric(key) if finished else None) + (f" ± {error:.4f}" if error is not None else "")
+        values = [_number(exp.metric(m) if finished else None) for m in shown]
+        bar = "-" if not finished or exp.metric(QUALITY_KEY) is None else "BELOW" if below_bar(exp) else "met"
+        rows.append(
+            [
+                str(position) if scored else "-",
+                exp.name,
+                exp.state,
+                str(exp.params.get("model.name", "-")),
+                settings or "-",
+                ranking,
+                against_best(exp, best, key) if scored else "-",
+                *values,
+                bar,
+            ]
+        )
+    folded = len(rows) - rows_shown if rows_shown is not None and len(rows) > rows_shown else 0
+    rows = rows[: len(rows) - folded]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip()]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    if folded:
+        lines.append(f"... {folded} more (--all shows every experiment)")
     return "\n".join(lines)
 
 
@@ -440,7 +487,8 @@ def run_sweep(
     out.write(format_table([*mine, *baselines], rank_by) + "\n")
     best = next((exp for exp in rank(mine, rank_by) if exp.state == "success"), None)
     if best is not None:
-        out.write(f"\nbest: {best.name}; promote it with `dvc exp branch {best.name} <branch>`\n")
+        weak = " (below the quality bar: register and promote will refuse it)" if below_bar(best) else ""
+        out.write(f"\nbest: {best.name}{weak}; promote it with `dvc exp branch {best.name} <branch>`\n")
     succeeded = [exp.name for exp in rank(mine, rank_by) if exp.state == "success"]
     if plots is not None and succeeded:
         drawn = dvc("plots", "diff", *succeeded, "-o", str(plots))
@@ -584,6 +632,26 @@ def sweep_command(args: argparse.Namespace) -> int:
         plots=args.plots,
     )
     return result.exit_code
+
+
+def add_exps_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `census-income exps`."""
+    parser.add_argument("--sort-by", default=RANK_METRIC, help="metric to rank on; a validation metric")
+    parser.add_argument("--all", action="store_true", help=f"every experiment (default: the first {SHOWN_ROWS})")
+
+
+def exps_command(args: argparse.Namespace) -> int:
+    """`census-income exps`: every experiment of `dvc exp show`, ranked, with its noise band and state."""
+    experiments = Dvc(Path(), sweep_environment(1)).experiments()
+    if experiments is None:
+        sys.stderr.write("census-income exps: `dvc exp show --json` failed; run it to see why\n")
+        return 1
+    sys.stdout.write(
+        f"ranked on {args.sort_by} ({'lower' if lower_is_better(args.sort_by) else 'higher'} is better; "
+        "test is for reporting only; within noise: inside 2 standard errors of the difference)\n"
+    )
+    sys.stdout.write(format_table(experiments, args.sort_by, rows_shown=None if args.all else SHOWN_ROWS) + "\n")
+    return 0
 
 
 def _quoted(args: Sequence[str]) -> list[str]:

@@ -95,13 +95,18 @@ def test_repro_produces_every_output_and_a_good_model(reproduced_project: Path) 
     dvc_yaml = yaml.safe_load((reproduced_project / "dvc.yaml").read_text())
     plot_files = [f for plot in dvc_yaml["plots"] for spec in plot.values() for f in spec["y"]]
     for name in [*dvc_yaml["metrics"], *plot_files]:
-        json.loads((reproduced_project / name).read_text())  # exists, and is JSON
+        json.loads((reproduced_project / name).read_text(), parse_constant=refuse)  # exists, strict JSON
 
     assert_status_clean(reproduced_project)
     assert_outputs_match_lock(reproduced_project)
     metrics = json.loads((reproduced_project / "reports/evaluate/metrics.json").read_text())
-    assert set(metrics) == {"train", "validation", "test"}
+    assert list(metrics) == ["validation", "test", "train", "quality"]  # headline first, as `dvc exp show` shows
+    assert metrics["quality"] == {"passed": 1}
     assert metrics["test"]["error_rate"] <= MAX_TEST_ERROR_RATE, metrics["test"]
+
+
+def refuse(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON (DVC's clients parse strictly)")
 
 
 def test_forced_repro_is_byte_identical(reproduced_project: Path) -> None:

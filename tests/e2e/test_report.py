@@ -9,6 +9,7 @@ flag branches that change `conf/`, `params.yaml` or code without reproducing.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from census_income.report import BETTER, WORSE, direction
+from census_income.report import BETTER, NOISE, WORSE, direction
 from census_income.staleness import FIX
 from tests.conftest import run
 
@@ -74,12 +75,20 @@ def pull_request(reproduced_template: Path, tmp_path_factory: pytest.TempPathFac
     return PullRequest(project, key, old, new, base_metrics)
 
 
-def expected_cell(metric: str, old: float, new: float) -> str:
-    """A metrics cell computed here from main's and the branch's own metrics files."""
-    if old == new:
-        return f"{new:.6g}"
-    better = (new - old) * direction(metric) > 0
-    return f"{new:.6g} ({new - old:+.4g} {BETTER if better else WORSE})"
+def expected_cell(metric: str, old: dict[str, float], new: dict[str, float]) -> str:
+    """A metrics cell computed here from main's and the branch's own metrics of one split: the
+    value ± its standard error, the change, and its mark against the two errors' noise band."""
+    before, after, error = old[metric], new[metric], new.get(f"{metric}_se")
+    shown = f"{after:.6g}" + (f" ± {error:.2g}" if error is not None else "")
+    if before == after:
+        return shown
+    errors = [old.get(f"{metric}_se"), error]
+    band = None if None in errors else 2 * math.sqrt(sum(e**2 for e in errors if e is not None))
+    if band is None or abs(after - before) <= band:
+        mark = NOISE
+    else:
+        mark = BETTER if (after - before) * direction(metric) > 0 else WORSE
+    return f"{shown} ({after - before:+.4g} {mark})"
 
 
 def report(project: Path, *args: str) -> tuple[str, str]:
@@ -93,7 +102,7 @@ def assert_metric_deltas(project: Path, text: str, base_metrics: dict[str, dict[
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| **")}
     for split in ("validation", "test"):
         for metric in ("error_rate", "roc_auc", "log_loss"):
-            cell = expected_cell(metric, base_metrics[split][metric], head_metrics[split][metric])
+            cell = expected_cell(metric, base_metrics[split], head_metrics[split])
             assert f"| {cell} |" in rows[f"**{split}**"], (split, metric, cell, rows[f"**{split}**"])
 
 
@@ -104,7 +113,7 @@ def test_report_shows_the_param_diff_and_metric_deltas(pull_request: PullRequest
     assert f"| `{pull_request.key}` | {pull_request.old:.6g} | {pull_request.new:.6g} |" in text
     assert "error_rate ↓" in text and "roc_auc ↑" in text
     assert_metric_deltas(project, text, pull_request.base_metrics)
-    assert "#### `reports/evaluate/slices.json`" in text and "| **test.sex.Female** |" in text
+    assert "slices.json" not in text and "_se" not in text  # the model's metrics, errors shown as ±
     assert "### Gates" in text and "`reports/gates/train.json`" in text and "all suites passed" in text
     assert f"| `train` | changed | params: `{pull_request.key}`" in text
     unchanged = next(line for line in text.splitlines() if line.startswith("Unchanged:"))

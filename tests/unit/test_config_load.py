@@ -11,11 +11,14 @@ import pytest
 import yaml
 
 from census_income.config import (
+    CARD_KEY,
+    SPEC_KEYS,
     FeaturizeConfig,
     RandomForestConfig,
     SplitStageConfig,
     StageConfig,
     TrainConfig,
+    read_params,
     to_snake_case,
 )
 from census_income.errors import ConfigError
@@ -52,7 +55,8 @@ def test_committed_params_load_into_typed_configs(tmp_path: Path, committed: Par
     cfg = TrainConfig.load(write(tmp_path, committed))
     assert cfg.model.name == committed["model"]["name"]
     assert cfg.seed == committed["seed"]
-    assert cfg.schema_.target == to_snake_case(committed["data"]["schema"]["label"]["column"])
+    schema = read_params(REPO_ROOT / "params.yaml")["data"]["schema"]  # from the data set's description
+    assert cfg.schema_.target == to_snake_case(schema["label"]["column"])
     with pytest.raises(ValueError, match="frozen"):
         cfg.seed = 1  # type: ignore[misc]
 
@@ -69,10 +73,37 @@ def test_wrong_type_names_the_dotted_key_and_the_value(tmp_path: Path, committed
     assert "(got 'many')" in message
 
 
-def test_nested_key_deep_in_the_data_section(tmp_path: Path, committed: Params) -> None:
-    path = write(tmp_path, committed, lambda p: p["data"]["contract"]["categorical"]["workclass"].update(max_missing=2))
-    message = config_error(path, FeaturizeConfig)
-    assert ": data.contract.categorical.workclass.max_missing: " in message
+def write_spec(tmp_path: Path, edit: Callable[[Params], object]) -> Path:
+    """The data set's description with one edit, under tmp_path."""
+    spec = yaml.safe_load((REPO_ROOT / "conf/datasets/adult.yaml").read_text(encoding="utf-8"))
+    edit(spec)
+    path = tmp_path / "dataset.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
+def test_nested_key_deep_in_the_data_set_description_names_that_file(tmp_path: Path, committed: Params) -> None:
+    spec = write_spec(tmp_path, lambda s: s["contract"]["categorical"]["workclass"].update(max_missing=2))
+    path = write(tmp_path, committed, lambda p: p["data"].update(spec=str(spec)))
+    with pytest.raises(ConfigError) as caught:
+        FeaturizeConfig.load(path)
+    assert str(caught.value).startswith(f"{spec}: data.contract.categorical.workclass.max_missing: ")
+
+
+def test_the_data_set_description_stays_out_of_params_yaml(committed: Params) -> None:
+    """Its contract and card would be hundreds of `dvc exp show` columns."""
+    assert not set(committed["data"]) & {*SPEC_KEYS, CARD_KEY}
+    merged = read_params(REPO_ROOT / "params.yaml")["data"]
+    assert set(SPEC_KEYS) <= set(merged) and merged[CARD_KEY]["title"]
+
+
+def test_a_missing_or_unknown_data_set_description_is_one_line(tmp_path: Path, committed: Params) -> None:
+    path = write(tmp_path, committed, lambda p: p["data"].update(spec="conf/datasets/nope.yaml"))
+    assert config_error(path) == f"{path}: data.spec: conf/datasets/nope.yaml: not found"
+    spec = write_spec(tmp_path, lambda s: s.update(colour="blue"))
+    path = write(tmp_path, committed, lambda p: p["data"].update(spec=str(spec)))
+    with pytest.raises(ConfigError, match=rf"^{spec}: colour: not a data set key"):
+        TrainConfig.load(path)
 
 
 def test_wrong_type_in_a_union_names_the_key_not_the_member(tmp_path: Path, committed: Params) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -13,12 +14,18 @@ from census_income.config import FeaturesConfig, Schema
 from census_income.evaluation import (
     METRICS,
     classification_metrics,
-    confusion_pairs,
+    confusion_counts,
     curve_scores,
     evaluate_model,
+    headline_metrics,
+    precision_recall_points,
+    roc_points,
     slice_metrics,
+    standard_errors,
+    weighted_metrics,
 )
 from census_income.features import featurize, fit_featurizer
+from census_income.metrics import MODEL_METRICS
 from census_income.models import fit_model, scoring_pipeline
 from tests.unit.conftest import SMALL_MODELS
 
@@ -54,9 +61,9 @@ def test_threshold_moves_the_thresholded_metrics_only() -> None:
     assert low["roc_auc"] == high["roc_auc"] and low["log_loss"] == high["log_loss"]
 
 
-def test_one_class_gives_nan_for_ranking_metrics_not_an_error() -> None:
+def test_one_class_gives_no_ranking_metrics_not_an_error() -> None:
     metrics = classification_metrics(np.array([1, 1]), np.array([0.9, 0.2]), threshold=0.5)
-    assert math.isnan(metrics["roc_auc"]) and math.isnan(metrics["average_precision"])
+    assert metrics["roc_auc"] is None and metrics["average_precision"] is None
     assert metrics["error_rate"] == 0.5
 
 
@@ -109,19 +116,85 @@ def test_scoring_in_chunks_gives_the_same_scores_and_metrics(
         np.testing.assert_array_equal(whole[1][name], chunked[1][name])
 
 
-def test_confusion_pairs_keep_small_splits_and_scale_large_ones_to_the_same_shares() -> None:
-    rng = np.random.default_rng(0)
-    y_true = (rng.random(50_000) < 0.24).astype(int)
-    y_pred = np.where(rng.random(50_000) < 0.85, y_true, 1 - y_true)
-    same = confusion_pairs(y_true[:900], y_pred[:900], max_rows=1000)
-    assert same[0] is not None and np.array_equal(same[0], y_true[:900]) and np.array_equal(same[1], y_pred[:900])
+def test_confusion_counts_are_four_cells_that_add_up_to_the_rows() -> None:
+    y_true, y_pred = np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0])
+    counts = {cell["cell"]: cell["count"] for cell in confusion_counts(y_true, y_pred)}
+    assert counts == {
+        "actual 0, predicted 0": 1,
+        "actual 0, predicted 1": 1,
+        "actual 1, predicted 0": 1,
+        "actual 1, predicted 1": 2,
+    }
 
-    actual, predicted = confusion_pairs(y_true, y_pred, max_rows=1000)
-    assert len(actual) == len(predicted) == 1000
-    for a in (0, 1):
-        for p in (0, 1):
-            share = np.mean((y_true == a) & (y_pred == p))
-            assert abs(np.mean((actual == a) & (predicted == p)) - share) <= 1 / 1000
+
+def strict_json(value: object) -> object:
+    """Round-trip through JSON with a parser that rejects NaN and Infinity (as JavaScript's does)."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(json.dumps(value), parse_constant=refuse)
+
+
+def test_curve_points_are_strict_json_and_keep_the_exact_curve() -> None:
+    rng = np.random.default_rng(3)
+    y_true = rng.integers(0, 2, 500)
+    scores = np.clip(rng.random(500) * 0.7 + 0.3 * y_true, 0, 1)
+    roc = strict_json(roc_points(y_true, scores))
+    fpr, tpr, _ = skm.roc_curve(y_true, scores, drop_intermediate=True)
+    assert [(p["fpr"], p["tpr"]) for p in roc] == [(round(f, 6), round(t, 6)) for f, t in zip(fpr, tpr, strict=True)]
+    assert roc[0]["threshold"] is None  # scikit-learn's inf
+    pr = strict_json(precision_recall_points(y_true, scores))
+    assert pr[-1]["threshold"] is None and pr[-1]["recall"] == 0.0
+
+
+def test_undefined_metrics_are_null_not_nan() -> None:
+    """A one-class slice has no AUC: None, which JSON writes as null (NaN is not JSON)."""
+    metrics = classification_metrics(np.array([1, 1, 1]), np.array([0.2, 0.6, 0.9]), threshold=0.5)
+    assert metrics["roc_auc"] is None and metrics["brier"] is None
+    strict_json(metrics)
+
+
+def test_weighted_metrics_with_unit_weights_are_scikit_learns() -> None:
+    rng = np.random.default_rng(5)
+    y = (rng.random(3000) < 0.3).astype(int)
+    proba = np.round(np.clip(0.35 * y + rng.random(3000) * 0.65, 0, 1), 2)  # rounded: ties, as trees give
+    weighted = weighted_metrics(y.astype(float), proba, 0.5, np.ones((1, len(y))))
+    plain = classification_metrics(y, proba, 0.5)
+    for name in MODEL_METRICS:
+        assert weighted[name][0] == pytest.approx(plain[name], abs=1e-6), name
+
+
+def test_standard_errors_are_seeded_and_shrink_with_more_rows() -> None:
+    rng = np.random.default_rng(11)
+    y = (rng.random(8000) < 0.25).astype(int)
+    proba = np.clip(0.3 * y + rng.random(8000) * 0.7, 0, 1)
+    small = standard_errors(y[:2000], proba[:2000], 0.5, seed=1)
+    assert small == standard_errors(y[:2000], proba[:2000], 0.5, seed=1)
+    large = standard_errors(y, proba, 0.5, seed=1)
+    assert set(small) == set(MODEL_METRICS)
+    error_rate = np.mean((proba >= 0.5) != y)
+    # the error rate's bootstrap error is close to the binomial one
+    assert large["error_rate"] == pytest.approx(math.sqrt(error_rate * (1 - error_rate) / len(y)), rel=0.25)
+    for name in MODEL_METRICS:
+        assert 0 < large[name] < small[name], name  # 4x the rows: about half the error
+    sampled = standard_errors(y, proba, 0.5, seed=1, max_rows=2000)
+    assert sampled["error_rate"] == pytest.approx(large["error_rate"], rel=0.3)
+
+
+def test_headline_metrics_hold_the_judged_splits_errors_and_the_bar() -> None:
+    overall = {
+        split: dict.fromkeys(("roc_auc", "average_precision", "accuracy", "error_rate", "f1", "log_loss", "brier"), 0.1)
+        for split in ("train", "validation", "test")
+    }
+    errors = {split: dict.fromkeys(MODEL_METRICS, 0.01) for split in ("validation", "test")}
+    record = headline_metrics(overall, errors, passed=False)
+    assert list(record) == ["validation", "test", "train", "quality"]
+    assert set(record["train"]) == {"error_rate", "roc_auc"}
+    assert "accuracy" not in record["test"] and record["test"]["f1_se"] == 0.01
+    assert set(record["validation"]) == {*MODEL_METRICS, "error_rate_se", "roc_auc_se"}
+    assert record["quality"] == {"passed": 0}
+    assert sum(len(values) for values in record.values()) <= 25
 
 
 def test_curve_scores_bound_the_plotted_points_and_every_point_is_exact() -> None:

@@ -165,9 +165,9 @@ def test_model_card_has_params_data_version_metrics_and_the_data_sets_card() -> 
 
 def test_model_card_without_a_data_card_says_where_to_add_one() -> None:
     text = render_model_card(lineage_of(), {}, data_card({"data": {}}), "toy", {})
-    assert "add `card:` to `conf/data/<name>.yaml`" in text
+    assert "write `conf/datasets/<name>.card.yaml` beside the data set's description" in text
 
 
 def test_bad_data_card_names_the_key() -> None:
-    with pytest.raises(ConfigError, match=r"params\.yaml: data\.card\.license: Field required"):
+    with pytest.raises(ConfigError, match=r"^card\.license: Field required \(the data set's card file\)"):
         data_card({"data": {"card": {k: v for k, v in CARD.items() if k != "license"}}})

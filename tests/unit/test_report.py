@@ -8,6 +8,7 @@ import pytest
 
 from census_income.report import (
     BETTER,
+    NOISE,
     WORSE,
     ReportInputs,
     build_report,
@@ -47,20 +48,27 @@ def test_direction_lower_is_better_for_errors_and_losses(metric: str, expected: 
     assert direction(metric) == expected
 
 
-def test_judge_uses_the_metric_direction() -> None:
-    assert judge("test.error_rate", 0.13, 0.12) == "better"
-    assert judge("test.error_rate", 0.12, 0.13) == "worse"
-    assert judge("test.roc_auc", 0.92, 0.93) == "better"
-    assert judge("test.roc_auc", 0.93, 0.92) == "worse"
-    assert judge("test.roc_auc", 0.93, 0.93) == ""
-    assert judge("test.sex.Male.rows", 10, 20) == ""  # a count is neither
-    assert judge("gate.success", True, False) == ""  # not a number
-    assert judge("test.roc_auc", None, 0.9) == ""
+def test_judge_calls_a_change_only_outside_its_noise_band() -> None:
+    """One standard error of the test error rate is about 0.26 points: a 0.00005 change is noise."""
+    band = 0.0075  # 2 standard errors of the difference
+    assert judge("test.error_rate", 0.13, 0.12, band) == "better"
+    assert judge("test.error_rate", 0.12, 0.13, band) == "worse"
+    assert judge("test.roc_auc", 0.90, 0.92, band) == "better"
+    assert judge("test.roc_auc", 0.93, 0.92, band) == "worse"
+    assert judge("test.error_rate", 0.12595, 0.1259, band) == "within noise"
+    assert judge("validation.roc_auc", 0.93, 0.931, band) == "within noise"
+    assert judge("test.roc_auc", 0.93, 0.94, None) == "within noise"  # no band: never called either way
+    assert judge("test.roc_auc", 0.93, 0.93, band) == ""
+    assert judge("train.error_rate", 0.2, 0.1, band) == ""  # train improves with over-fitting: not judged
+    assert judge("test.sex.Male.rows", 10, 20, band) == ""  # a count is neither
+    assert judge("gate.success", True, False, band) == ""  # not a number
+    assert judge("test.roc_auc", None, 0.9, band) == ""
 
 
 def test_fmt_change_marks_the_delta_and_new_or_removed_values() -> None:
-    assert fmt_change("test.error_rate", 0.125914, 0.127326) == f"0.127326 (+0.001412 {WORSE})"
-    assert fmt_change("test.roc_auc", 0.9, 0.95) == f"0.95 (+0.05 {BETTER})"
+    assert fmt_change("test.error_rate", 0.115914, 0.127326, 0.0075) == f"0.127326 (+0.01141 {WORSE})"
+    assert fmt_change("test.roc_auc", 0.9, 0.95, 0.0075) == f"0.95 (+0.05 {BETTER})"
+    assert fmt_change("test.roc_auc", 0.9, 0.9001, 0.0075) == f"0.9001 (+0.0001 {NOISE})"
     assert fmt_change("test.roc_auc", 0.9, 0.9) == "0.9"
     assert fmt_change("test.roc_auc", None, 0.9) == "0.9 (new)"
     assert fmt_change("test.roc_auc", 0.9, None) == "~~0.9~~ (removed)"
@@ -85,18 +93,20 @@ def test_params_section_says_when_nothing_changed() -> None:
     assert "No parameter changed." in params_section({"params.yaml": {"seed": entry(1, 1)}})
 
 
-def test_metrics_table_has_a_row_per_split_or_slice_and_marks_direction() -> None:
+def test_metrics_table_shows_standard_errors_and_judges_against_the_noise_band() -> None:
     entries = {
-        "test.error_rate": entry(0.13, 0.12),
-        "test.roc_auc": entry(0.92, 0.91),
-        "test.sex.Female.roc_auc": entry(0.94, 0.94),
-        "test.sex.Female.rows": entry(5421, 5421),
+        "test.error_rate": entry(0.14, 0.12),
+        "test.error_rate_se": entry(0.0026, 0.0026),
+        "test.roc_auc": entry(0.92, 0.9195),
+        "test.roc_auc_se": entry(0.0023, 0.0023),
+        "train.error_rate": entry(0.2, 0.1),
     }
-    text = metrics_table("reports/evaluate/slices.json", entries)
-    assert "|  | error_rate ↓ | roc_auc ↑ | rows |" in text
-    assert f"| **test** | 0.12 (-0.01 {BETTER}) | 0.91 (-0.01 {WORSE}) |  |" in text
-    assert "| **test.sex.Female** |  | 0.94 | 5421 |" in text
-    assert f"2 rows: 1 {BETTER} better, 1 {WORSE} worse, 2 changed" in text
+    text = metrics_table("reports/evaluate/metrics.json", entries)
+    assert "|  | error_rate ↓ | roc_auc ↑ |" in text
+    assert f"| **test** | 0.12 ± 0.0026 (-0.02 {BETTER}) | 0.9195 ± 0.0023 (-0.0005 {NOISE}) |" in text
+    assert "| **train** | 0.1 (-0.1) |  |" in text  # train is shown, never judged
+    assert f"1 {BETTER} better, 0 {WORSE} worse, 1 {NOISE} within noise" in text
+    assert "error_rate_se" not in text
     assert "<details>" not in text  # a short table is shown as is
 
 
@@ -117,18 +127,16 @@ def test_gates_section_counts_checks_and_names_failed_suites() -> None:
             "split-train.success": entry(True, True),
         },
         "reports/gates/train.json": {"model.evaluated": entry(None, 2), "model.passed": entry(None, 2)},
-        "reports/evaluate/metrics.json": {"test.roc_auc": entry(0.9, 0.9)},
     }
     text = gates_section(diff)
     assert "2 gate summaries, 1 with failed suites." in text
     assert f"| `reports/gates/split.json` | 2 | 13/14 | {WORSE} failed: split-test |" in text
     assert "`split-test.passed` 7 → 6" in text
     assert f"| `reports/gates/train.json` | 1 | 2/2 | {BETTER} passed | new |" in text
-    assert "metrics.json" not in text
 
 
 def test_gates_section_without_gate_files() -> None:
-    assert "No gate summaries" in gates_section({"reports/evaluate/metrics.json": {"a": entry(1, 1)}})
+    assert "No gate summaries" in gates_section({})
 
 
 def test_changed_stages_says_what_changed_in_pipeline_order() -> None:
@@ -166,10 +174,8 @@ def test_build_report_has_every_section_and_warns_about_missing_metrics() -> Non
         base_commit="abc1234",
         head_commit="def5678",
         params={"params.yaml": {"model.learning_rate": entry(0.05, 0.1)}},
-        metrics={
-            "reports/evaluate/metrics.json": {"test.error_rate": entry(0.13, 0.12)},
-            "reports/gates/train.json": {"model.passed": entry(2, 2), "model.evaluated": entry(2, 2)},
-        },
+        metrics={"reports/evaluate/metrics.json": {"test.error_rate": entry(0.13, 0.12)}},
+        gates={"reports/gates/train.json": {"model.passed": entry(2, 2), "model.evaluated": entry(2, 2)}},
         base_lock=lock(train=stage()),
         head_lock=lock(train=stage(lr=0.1)),
         unreadable={"main": ["reports/evaluate/slices.json"]},
@@ -181,4 +187,5 @@ def test_build_report_has_every_section_and_warns_about_missing_metrics() -> Non
     assert "### Stages that reran" in text and "### Plots" in text
     assert "Base `main` at `abc1234`; head at `def5678`" in text
     assert "DVC could not load these metrics of `main`: `reports/evaluate/slices.json`" in text
+    assert "1 gate summaries, all suites passed." in text
     assert text.endswith("`census-income report --base main`.</sub>\n")

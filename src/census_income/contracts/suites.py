@@ -6,6 +6,7 @@ come from the data set's `contract`, thresholds from `validation`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -341,17 +342,17 @@ def slice_gap_suite(rules: MetricsValidation) -> list[Expectation]:
 
 
 def slice_gaps(
-    slices: dict[str, dict[str, dict[str, float]]], overall: dict[str, float], rules: MetricsValidation
+    slices: Mapping[str, Mapping[str, Mapping[str, float | None]]],
+    overall: Mapping[str, float | None],
+    rules: MetricsValidation,
 ) -> pd.DataFrame:
-    """One row per slice with at least `min_slice_rows` rows: `slice`, `rows`, `gap`."""
-    rows = [
-        {
-            "slice": f"{column}={value}",
-            "rows": int(values["rows"]),
-            "gap": round(abs(values[rules.slice_metric] - overall[rules.slice_metric]), 6),
-        }
-        for column, by_value in slices.items()
-        for value, values in by_value.items()
-        if values["rows"] >= rules.min_slice_rows
-    ]
+    """One row per slice with at least `min_slice_rows` rows and a defined metric (an AUC is
+    undefined on a one-class slice): `slice`, `rows`, `gap`."""
+    whole = overall.get(rules.slice_metric)
+    rows = []
+    for column, by_value in slices.items():
+        for value, values in by_value.items():
+            metric, count = values.get(rules.slice_metric), values.get("rows") or 0
+            if count >= rules.min_slice_rows and metric is not None and whole is not None:
+                rows.append({"slice": f"{column}={value}", "rows": int(count), "gap": round(abs(metric - whole), 6)})
     return pd.DataFrame(rows, columns=["slice", "rows", "gap"])
