@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from census_income.errors import PipelineError
+from census_income.exp_branch import add_exp_branch_arguments, exp_branch_command
 from census_income.lineage_report import add_lineage_arguments, lineage_command
 from census_income.paths import CONF_DIR, PARAMS_FILE, log_file
 from census_income.predict import add_predict_arguments, predict_command
@@ -22,9 +23,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="census-income", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    params = commands.add_parser("params", help="compose conf/ into params.yaml (what `dvc exp run` does)")
-    params.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=random_forest")
-    params.add_argument("-o", "--output", type=Path, default=PARAMS_FILE)
+    params = commands.add_parser(
+        "params", help="compose conf/ into params.yaml; with overrides, print the composition (a preview)"
+    )
+    params.add_argument("overrides", nargs="*", help="Hydra overrides to preview, e.g. model=random_forest")
+    params.add_argument("-o", "--output", type=Path, help=f"default: {PARAMS_FILE}, or stdout with overrides")
     params.add_argument("--conf", type=Path, default=CONF_DIR)
 
     runs = commands.add_parser("runs", help="show the last stage runs from the run log")
@@ -32,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sweep = commands.add_parser("sweep", help="queue experiments, run them in parallel, rank them on validation")
     add_sweep_arguments(sweep)
+    branch = commands.add_parser(
+        "exp-branch", help="an experiment (default: the best) as a branch with its overrides in conf/, committed"
+    )
+    add_exp_branch_arguments(branch)
 
     add_registry_commands(commands)
     predict = commands.add_parser("predict", help="score raw rows with a model version (gated, drift, shadow)")
@@ -46,9 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "params":
-            from census_income.compose import compose_params
-
-            compose_params(args.output, args.conf, args.overrides)
+            params_command(args.overrides, args.output, args.conf)
         elif args.command == "runs":
             from census_income.runs import format_runs, read_runs
 
@@ -59,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(format_runs(events, args.last) + "\n")
         elif args.command == "sweep":
             return sweep_command(args)
+        elif args.command == "exp-branch":
+            exp_branch_command(args)
         elif args.command in REGISTRY_COMMANDS:
             return registry_command(args)
         elif args.command == "predict":
@@ -75,6 +82,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"census-income {args.command}: {exc}\n")
         return 1
     return 0
+
+
+def params_command(overrides: list[str], output: Path | None, conf: Path) -> None:
+    """Recompose params.yaml; overrides only preview, since CI rejects a params.yaml that conf/ does not compose."""
+    import tempfile
+
+    from census_income.compose import compose_params
+
+    if overrides and (output or PARAMS_FILE).resolve() == PARAMS_FILE.resolve():
+        if output is not None:
+            raise PipelineError(
+                f"overrides would make {PARAMS_FILE} differ from {conf}/, which CI rejects: put them in {conf}/ "
+                "(`census-income exp-branch` does it for an experiment), or preview them without -o"
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            preview = Path(tmp) / PARAMS_FILE.name
+            compose_params(preview, conf, overrides)
+            sys.stdout.write(preview.read_text(encoding="utf-8"))
+        return
+    compose_params(output or PARAMS_FILE, conf, overrides)
 
 
 if __name__ == "__main__":
