@@ -440,7 +440,7 @@ def run_sweep(
     out.write(format_table([*mine, *baselines], rank_by) + "\n")
     best = next((exp for exp in rank(mine, rank_by) if exp.state == "success"), None)
     if best is not None:
-        out.write(f"\nbest: {best.name}; promote it with `dvc exp branch {best.name} <branch>`\n")
+        out.write(f"\nbest: {best.name}; promote it with `census-income exp-branch <branch> --exp {best.name}`\n")
     succeeded = [exp.name for exp in rank(mine, rank_by) if exp.state == "success"]
     if plots is not None and succeeded:
         drawn = dvc("plots", "diff", *succeeded, "-o", str(plots))

@@ -144,6 +144,7 @@ def test_from_a_sweep_to_a_merged_pull_request_and_a_model_in_prod(loop: Loop) -
     step(steps, "make pr-report")
     report = (checkout / "reports" / "pr.md").read_text(encoding="utf-8")
     assert (loop.folder / "summary-pull_request.md").read_text(encoding="utf-8") == report
+    assert f"**Changed:** `model.learning_rate` 0.05 → {learning_rate:.6g}. **Reran:** `train`, `evaluate`." in report
     assert f"| `model.learning_rate` | 0.05 | {learning_rate:.6g} |" in report
     assert "| `train` | changed | params: `model.learning_rate`" in report
     assert "| `evaluate` | changed |" in report
