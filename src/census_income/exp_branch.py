@@ -4,7 +4,8 @@
 `conf/` still composes the baseline's, so `check-lock` (CI's first step) rejects it. This
 command also writes the experiment's overrides into `conf/` as a preset
 (`conf/experiment/<name>.yaml`, selected in `conf/config.yaml`), recomposes `params.yaml` and
-commits, so that `conf/` stays the one source of truth. Everything is derived and checked in a
+commits it all with the experiment's `dvc.lock` as one commit on the experiment's baseline, so
+that `conf/` stays the one source of truth on every commit. Everything is derived and checked in a
 temporary copy of the branch's `conf/` before the workspace is touched.
 """
 
@@ -241,6 +242,7 @@ def exp_branch(branch: str, experiment: str | None = None, preset: str | None = 
         raise
     _git("checkout", "-q", "HEAD", "--", *GENERATED)
     _git("checkout", "-q", branch)
+    _git("reset", "-q", "--soft", "HEAD~1")  # one commit on the baseline, so every commit passes check-lock
     preset_file = CONF_DIR / PRESET_GROUP / f"{file_name}.yaml"
     preset_file.parent.mkdir(parents=True, exist_ok=True)
     preset_file.write_text(text, encoding="utf-8")
@@ -248,7 +250,7 @@ def exp_branch(branch: str, experiment: str | None = None, preset: str | None = 
     compose_params()
     _git("add", "--", preset_file.as_posix(), (CONF_DIR / "config.yaml").as_posix(), PARAMS_FILE.as_posix())
     overrides = " ".join(found.overrides()) or "no parameter change"
-    _git("commit", "-q", "-m", f"Experiment {name} as {preset_file}: {overrides}")
+    _git("commit", "-q", "-m", f"Experiment {name} ({rev[:7]}) as {preset_file}: {overrides}")
     restored = dvc("checkout", "--quiet")
     lines = [
         f"branch {branch}: experiment {name} ({rev[:7]}), {overrides}",

@@ -106,7 +106,9 @@ def loop(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     run(["git", "push", "-q", "-u", "origin", "main"], user, env=env)
     # main's outputs and run cache on the remote, as CI on main pushes them
     run(["dvc", "push", "--run-cache", "--quiet"], user, env=env)
-    storage = Path(run(["dvc", "remote", "list"], user, env=env).stdout.split()[1].replace("~", str(folder / "home")))
+    remote = run(["dvc", "config", "core.remote"], user, env=env).stdout.strip()
+    url = run(["dvc", "config", f"remote.{remote}.url"], user, env=env).stdout.strip()
+    storage = Path(url.replace("~", env["HOME"], 1))
     assert storage.is_dir(), storage
     return Loop(folder, user, env, storage, origin, {})
 
@@ -134,6 +136,7 @@ def test_from_a_sweep_to_a_merged_pull_request_and_a_model_in_prod(loop: Loop) -
     assert preset == {"model": {"learning_rate": learning_rate}}
     assert md5_at(user, BRANCH, MODEL) == md5_at(user, best.rev, MODEL) != main_model
     assert run(["git", "rev-parse", "--abbrev-ref", "HEAD"], user).stdout.strip() == BRANCH
+    assert run(["git", "rev-list", "--count", f"main..{BRANCH}"], user).stdout.strip() == "1"
     assert run(["git", "ls-remote", "--heads", str(loop.origin), BRANCH], user).stdout.strip()
 
     # CI on the pull request: only the stages a model parameter touches rerun; the lock holds
@@ -174,3 +177,25 @@ def test_from_a_sweep_to_a_merged_pull_request_and_a_model_in_prod(loop: Loop) -
     served = hashlib.md5((user / MODEL).read_bytes()).hexdigest()
     assert served == md5_at(user, "main", MODEL) == md5_at(user, best.rev, MODEL)
     print(f"timings: {json.dumps({k: round(v, 1) for k, v in loop.timings.items()})}")
+
+
+def test_exp_branch_refuses_other_uncommitted_changes_and_unknown_experiments(fresh_project: Path) -> None:
+    def exp_branch(*args: str) -> subprocess.CompletedProcess[str]:
+        return run(["census-income", "exp-branch", BRANCH, *args], fresh_project, check=False)
+
+    config = fresh_project / "conf" / "config.yaml"
+    config.write_text(config.read_text() + "# an edit of my own\n")
+    refused = exp_branch()
+    assert refused.returncode == 1
+    assert (
+        refused.stderr
+        == "census-income exp-branch: uncommitted changes in conf/config.yaml: commit or stash them first\n"
+    )
+    run(["git", "checkout", "--", "conf/config.yaml"], fresh_project)
+
+    assert "no successful experiment of this commit" in exp_branch().stderr
+    unknown = exp_branch("--exp", "nope")
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("census-income exp-branch: dvc exp branch nope lr-best:")
+    assert len(unknown.stderr.strip().splitlines()) == 1
+    assert not run(["git", "branch", "--list", BRANCH], fresh_project).stdout.strip()
