@@ -53,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "params":
-            params_command(args.overrides, args.output, args.conf)
+            from census_income.compose import params_command
+
+            sys.stdout.write(params_command(args.overrides, args.output, args.conf))
         elif args.command == "runs":
             from census_income.runs import format_runs, read_runs
 
@@ -82,26 +84,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"census-income {args.command}: {exc}\n")
         return 1
     return 0
-
-
-def params_command(overrides: list[str], output: Path | None, conf: Path) -> None:
-    """Recompose params.yaml; overrides only preview, since CI rejects a params.yaml that conf/ does not compose."""
-    import tempfile
-
-    from census_income.compose import compose_params
-
-    if overrides and (output or PARAMS_FILE).resolve() == PARAMS_FILE.resolve():
-        if output is not None:
-            raise PipelineError(
-                f"overrides would make {PARAMS_FILE} differ from {conf}/, which CI rejects: put them in {conf}/ "
-                "(`census-income exp-branch` does it for an experiment), or preview them without -o"
-            )
-        with tempfile.TemporaryDirectory() as tmp:
-            preview = Path(tmp) / PARAMS_FILE.name
-            compose_params(preview, conf, overrides)
-            sys.stdout.write(preview.read_text(encoding="utf-8"))
-        return
-    compose_params(output or PARAMS_FILE, conf, overrides)
 
 
 if __name__ == "__main__":
