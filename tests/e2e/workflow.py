@@ -66,6 +66,8 @@ def evaluate(expression: str, ctx: Contexts) -> Any:
 
     def take() -> str:
         nonlocal pos
+        if pos >= len(tokens):
+            pytest.fail(f"ci.yml expression not understood by this test's runner: {expression!r}")
         pos += 1
         return tokens[pos - 1]
 
