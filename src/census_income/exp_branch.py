@@ -210,6 +210,8 @@ def prepare_conf(rev: str, experiment: str, name: str, tmp: Path) -> tuple[Prese
     """Preset `name` and `config.yaml` texts that compose `rev`'s params.yaml, checked on a copy of its conf/."""
     target = yaml.safe_load(_git("show", f"{rev}:{PARAMS_FILE.as_posix()}")) or {}
     conf = _conf_at(rev, tmp)
+    if (conf / PRESET_GROUP / f"{name}.yaml").exists():
+        raise PipelineError(f"{CONF_DIR / PRESET_GROUP / name}.yaml exists already: name the preset with --preset")
     preset = derive_preset(conf, target)
     text = preset_text(preset, f"experiment {experiment} ({rev[:7]}): " + (" ".join(preset.overrides()) or "no change"))
     config = select_preset((conf / "config.yaml").read_text(encoding="utf-8"), name)
@@ -231,7 +233,9 @@ def exp_branch(branch: str, experiment: str | None = None, preset: str | None = 
     name = experiment or best_experiment(dvc)
     made = dvc("exp", "branch", name, branch)
     if made.returncode != 0:
-        raise PipelineError(f"dvc exp branch {name} {branch}: {(made.stderr or made.stdout).strip().splitlines()[-1]}")
+        raise PipelineError(
+            f"dvc exp branch {name} {branch}: {((made.stderr or made.stdout).strip() or 'failed').splitlines()[-1]}"
+        )
     rev = _git("rev-parse", branch).strip()
     file_name = preset_name(preset or branch)
     try:

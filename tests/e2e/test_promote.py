@@ -22,6 +22,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from census_income.errors import PipelineError
+from census_income.exp_branch import prepare_conf
 from census_income.sweep import RANK_METRIC, parse_experiments, rank
 from tests.conftest import REPO_ROOT, run
 from tests.e2e.versioning import home_env
@@ -179,7 +181,9 @@ def test_from_a_sweep_to_a_merged_pull_request_and_a_model_in_prod(loop: Loop) -
     print(f"timings: {json.dumps({k: round(v, 1) for k, v in loop.timings.items()})}")
 
 
-def test_exp_branch_refuses_other_uncommitted_changes_and_unknown_experiments(fresh_project: Path) -> None:
+def test_exp_branch_refuses_other_uncommitted_changes_and_unknown_experiments(
+    fresh_project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     def exp_branch(*args: str) -> subprocess.CompletedProcess[str]:
         return run(["census-income", "exp-branch", BRANCH, *args], fresh_project, check=False)
 
@@ -199,3 +203,7 @@ def test_exp_branch_refuses_other_uncommitted_changes_and_unknown_experiments(fr
     assert unknown.stderr.startswith("census-income exp-branch: dvc exp branch nope lr-best:")
     assert len(unknown.stderr.strip().splitlines()) == 1
     assert not run(["git", "branch", "--list", BRANCH], fresh_project).stdout.strip()
+
+    monkeypatch.chdir(fresh_project)
+    with pytest.raises(PipelineError, match=r"conf/experiment/hgb_tuned.yaml exists already: name the preset"):
+        prepare_conf("HEAD", "an-experiment", "hgb_tuned", tmp_path)
