@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from census_income.errors import PipelineError
+from census_income.exp_branch import add_exp_branch_arguments, exp_branch_command
 from census_income.lineage_report import add_lineage_arguments, lineage_command
 from census_income.paths import CONF_DIR, PARAMS_FILE, log_file
 from census_income.predict import add_predict_arguments, predict_command
@@ -22,9 +23,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="census-income", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    params = commands.add_parser("params", help="compose conf/ into params.yaml (what `dvc exp run` does)")
-    params.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=random_forest")
-    params.add_argument("-o", "--output", type=Path, default=PARAMS_FILE)
+    params = commands.add_parser(
+        "params", help="compose conf/ into params.yaml; with overrides, print the composition (a preview)"
+    )
+    params.add_argument("overrides", nargs="*", help="Hydra overrides to preview, e.g. model=random_forest")
+    params.add_argument("-o", "--output", type=Path, help=f"default: {PARAMS_FILE}, or stdout with overrides")
     params.add_argument("--conf", type=Path, default=CONF_DIR)
 
     runs = commands.add_parser("runs", help="show the last stage runs from the run log")
@@ -32,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sweep = commands.add_parser("sweep", help="queue experiments, run them in parallel, rank them on validation")
     add_sweep_arguments(sweep)
+    branch = commands.add_parser(
+        "exp-branch", help="an experiment (default: the best) as a branch with its overrides in conf/, committed"
+    )
+    add_exp_branch_arguments(branch)
 
     exps = commands.add_parser("exps", help="the experiments ranked on validation: noise band, state, quality bar")
     add_exps_arguments(exps)
@@ -51,9 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "params":
-            from census_income.compose import compose_params
+            from census_income.compose import params_command
 
-            compose_params(args.output, args.conf, args.overrides)
+            sys.stdout.write(params_command(args.overrides, args.output, args.conf))
         elif args.command == "runs":
             from census_income.runs import format_runs, read_runs
 
@@ -64,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(format_runs(events, args.last) + "\n")
         elif args.command in HANDLERS:
             return HANDLERS[args.command](args)
+        elif args.command == "exp-branch":
+            exp_branch_command(args)
         elif args.command in REGISTRY_COMMANDS:
             return registry_command(args)
         elif args.command == "lineage":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
+from census_income.errors import PipelineError
 from census_income.paths import CONF_DIR, PARAMS_FILE
 
 
@@ -12,3 +14,23 @@ def compose_params(output: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR, overri
     from dvc.utils.hydra import compose_and_dump
 
     compose_and_dump(output, str(conf_dir.resolve()), None, "config", str(Path.cwd()), overrides or [])
+
+
+def params_command(overrides: list[str], output: Path | None, conf_dir: Path = CONF_DIR) -> str:
+    """`census-income params`: recompose params.yaml, or return a preview of the overrides' composition.
+
+    Overrides never reach params.yaml: CI rejects a params.yaml that `conf/` does not compose.
+    """
+    target = output or PARAMS_FILE
+    if not overrides or target.resolve() != PARAMS_FILE.resolve():
+        compose_params(target, conf_dir, overrides)
+        return ""
+    if output is not None:
+        raise PipelineError(
+            f"overrides would make {PARAMS_FILE} differ from {conf_dir}/, which CI rejects: put them in "
+            f"{conf_dir}/ (`census-income exp-branch` does it for an experiment), or preview them without -o"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        preview = Path(tmp) / PARAMS_FILE.name
+        compose_params(preview, conf_dir, overrides)
+        return preview.read_text(encoding="utf-8")

@@ -291,6 +291,20 @@ def stages_section(changes: list[StageChange], head_lock: Mapping[str, Any]) -> 
     return title + _table(["stage", "change", "what changed"], rows) + tail
 
 
+def headline(params: Diff, changes: list[StageChange], shown: int = 4) -> str:
+    """The report's first line: the parameters that changed and the stages that reran (details below)."""
+    moved = [
+        f"`{key}` {fmt(entry.get('old'))} → {fmt(entry.get('new'))}"
+        for path in sorted(params)
+        for key, entry in sorted(params[path].items())
+        if entry.get("old") != entry.get("new")
+    ]
+    more = f" and {len(moved) - shown} more" if len(moved) > shown else ""
+    changed = ", ".join(moved[:shown]) + more if moved else "no parameter"
+    reran = ", ".join(f"`{c.name}`" for c in changes) if changes else "none"
+    return f"**Changed:** {changed}. **Reran:** {reran}."
+
+
 @dataclass(frozen=True)
 class ReportInputs:
     """Everything one report is made of (gathered by `gather`, or built by hand in tests)."""
@@ -309,9 +323,11 @@ class ReportInputs:
 
 def build_report(inputs: ReportInputs) -> str:
     """The whole report as Markdown, the text CI posts on the pull request."""
+    changes = changed_stages(inputs.base_lock, inputs.head_lock)
     parts = [
         f"## Pipeline report against `{inputs.base}`",
         f"Base `{inputs.base}` at `{inputs.base_commit}`; head at `{inputs.head_commit}` (the workspace).",
+        headline(inputs.params, changes),
     ]
     for rev, files in sorted(inputs.unreadable.items()):
         parts.append(
@@ -323,7 +339,7 @@ def build_report(inputs: ReportInputs) -> str:
         params_section(inputs.params),
         metrics_section(inputs.metrics),
         gates_section(inputs.gates),
-        stages_section(changed_stages(inputs.base_lock, inputs.head_lock), inputs.head_lock),
+        stages_section(changes, inputs.head_lock),
     ]
     if inputs.plots:
         parts.append("### Plots\n\n" + inputs.plots)

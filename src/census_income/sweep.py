@@ -488,7 +488,7 @@ def run_sweep(
     best = next((exp for exp in rank(mine, rank_by) if exp.state == "success"), None)
     if best is not None:
         weak = " (below the quality bar: register and promote will refuse it)" if below_bar(best) else ""
-        out.write(f"\nbest: {best.name}{weak}; promote it with `dvc exp branch {best.name} <branch>`\n")
+        out.write(f"\nbest: {best.name}{weak}; promote it with `census-income exp-branch <branch> --exp {best.name}`\n")
     succeeded = [exp.name for exp in rank(mine, rank_by) if exp.state == "success"]
     if plots is not None and succeeded:
         drawn = dvc("plots", "diff", *succeeded, "-o", str(plots))

@@ -15,7 +15,10 @@ pytestmark = pytest.mark.slow
 def test_adult_large_generates_and_flows_through_the_data_stages(fresh_project: Path) -> None:
     """Generate, ingest, prepare and split at N=6000 (the stages after split are the same
     code paths the default pipeline's tests cover)."""
-    run(["census-income", "params", "data=adult_large", "data.rows=6000"], fresh_project)
+    # params.yaml of this copy only: with overrides, `census-income params` prints the composition
+    (fresh_project / "params.yaml").write_text(
+        run(["census-income", "params", "data=adult_large", "data.rows=6000"], fresh_project).stdout
+    )
     run(["dvc", "repro", "--quiet", "split"], fresh_project)
 
     stages = run(["dvc", "stage", "list", "--name-only"], fresh_project).stdout.split()

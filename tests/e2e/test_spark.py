@@ -220,7 +220,10 @@ def test_dvc_repro_with_engine_spark_matches_the_pandas_pipeline(
     """The whole pipeline through the real dvc with `engine=spark` (local mode, 2 cores): every
     gate passes, the prepared table and splits hold the pandas engine's rows and values, and the
     featurizer, the features and the metrics are the pandas run's."""
-    run(["census-income", "params", "engine=spark", "engine.master='local[2]'"], fresh_project)
+    # params.yaml of this copy only: with overrides, `census-income params` prints the composition
+    (fresh_project / "params.yaml").write_text(
+        run(["census-income", "params", "engine=spark", "engine.master='local[2]'"], fresh_project).stdout
+    )
     run(["dvc", "repro", "--quiet"], fresh_project, timeout=1500)
     for stage in ("ingest-train", "ingest-test", "prepare", "split", "featurize"):
         gates = json.loads((fresh_project / f"reports/gates/{stage}.json").read_text())

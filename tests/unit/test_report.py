@@ -16,6 +16,7 @@ from census_income.report import (
     direction,
     fmt_change,
     gates_section,
+    headline,
     judge,
     metrics_table,
     params_section,
@@ -186,6 +187,18 @@ def test_build_report_has_every_section_and_warns_about_missing_metrics() -> Non
         assert heading in text
     assert "### Stages that reran" in text and "### Plots" in text
     assert "Base `main` at `abc1234`; head at `def5678`" in text
+    assert "**Changed:** `model.learning_rate` 0.05 → 0.1. **Reran:** `train`." in text
     assert "DVC could not load these metrics of `main`: `reports/evaluate/slices.json`" in text
     assert "1 gate summaries, all suites passed." in text
     assert text.endswith("`census-income report --base main`.</sub>\n")
+
+
+def test_headline_names_the_changed_params_and_the_stages_that_reran() -> None:
+    base = lock(prepare=stage(), train=stage(), evaluate=stage())
+    head = lock(prepare=stage(), train=stage(lr=0.1, model="m2"), evaluate=stage(code="c2"))
+    params = {"params.yaml": {"model.learning_rate": entry(0.05, 0.1), "seed": entry(42, 42)}}
+    text = headline(params, changed_stages(base, head))
+    assert text == "**Changed:** `model.learning_rate` 0.05 → 0.1. **Reran:** `train`, `evaluate`."
+    many = {"params.yaml": {f"model.k{i}": entry(i, i + 1) for i in range(6)}}
+    assert headline(many, [], shown=2) == "**Changed:** `model.k0` 0 → 1, `model.k1` 1 → 2 and 4 more. **Reran:** none."
+    assert headline({}, []) == "**Changed:** no parameter. **Reran:** none."
