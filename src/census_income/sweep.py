@@ -57,7 +57,7 @@ SHOWN_METRICS = (
 LOWER_IS_BETTER = ("error_rate", "log_loss", "brier")
 # parameter groups whose values tell experiments apart in the table
 SHOWN_PARAM_GROUPS = ("model", "features", "evaluate.threshold")
-HIDDEN_PARAMS = ("model.name", "model.n_jobs")
+HIDDEN_PARAMS = ("model.name", "model.estimator", "model.n_jobs")
 DONE_STATES = ("success", "failed")
 # when `dvc exp show` lists one experiment twice (a task moving between states), keep the later state
 _STATE_ORDER = {"queued": 0, "running": 1, "success": 2, "failed": 2}
