@@ -45,6 +45,20 @@ DEFAULT_GRID: tuple[Sweep, ...] = (
     Sweep("rf", ("+experiment=rf_tuned",)),
     Sweep("lr", ("+experiment=lr_tuned",)),
 )
+# LightGBM (an optional extra) joins the grid where it is installed; the workers run this Python.
+# On validation it scored 12.30% error (test 12.55%) against the default model's 12.27% and
+# rf_tuned's 12.99%; its native categorical splits 12.59%. Extra-trees did not earn a place
+# (14.54% with its preset, 13.83% with 30% of the features per split and leaves of 5 rows).
+LIGHTGBM_SWEEP = Sweep("lgbm", ("model=lightgbm",))
+NOT_IN_GRID = ("extra_trees",)  # shipped model families the grid leaves out on purpose (see above)
+
+
+def default_grid() -> list[Sweep]:
+    """The default grid, with LightGBM when its optional extra is installed."""
+    import importlib.util
+
+    return [*DEFAULT_GRID, *([LIGHTGBM_SWEEP] if importlib.util.find_spec("lightgbm") else [])]
+
 
 RANK_METRIC = "validation.error_rate"
 SHOWN_METRICS = (
@@ -565,7 +579,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
 
 def sweep_command(args: argparse.Namespace) -> int:
     """`census-income sweep`: the default grid, or one sweep of -S overrides."""
-    sweeps = [Sweep(args.name, tuple(args.overrides))] if args.overrides else list(DEFAULT_GRID)
+    sweeps = [Sweep(args.name, tuple(args.overrides))] if args.overrides else default_grid()
     if args.dry_run:
         label = args.label or "sweep<n>"
         for sweep in sweeps:
