@@ -15,7 +15,6 @@ from typing import Any
 import pandas as pd
 from sklearn.base import ClassifierMixin, is_classifier
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import InvalidParameterError
 
 from census_income.config import CategoricalEncoding, ModelConfig
 from census_income.errors import ConfigError
@@ -105,7 +104,7 @@ def _check_values(estimator: Any, cfg: ModelConfig) -> None:
         return  # not a scikit-learn estimator (LightGBM): its values are checked when it fits
     try:
         estimator._validate_params()
-    except InvalidParameterError as exc:
+    except ValueError as exc:  # scikit-learn's InvalidParameterError
         found = _PARAMETER.match(str(exc))
         if found is None:
             raise _error("estimator", str(exc)) from None
