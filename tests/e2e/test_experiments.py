@@ -111,7 +111,7 @@ def test_a_broken_experiment_fails_alone_and_is_reported(swept: Swept) -> None:
     result = sweep(swept.project, "--label", "broken", *SMALL, "-S", "model.C=0.2,-1,2")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "broken-exp-2 failed" in result.stdout
-    assert "model.C: must be a float in the range (0.0, inf] (got -1)" in result.stdout  # the stage's own error, from its log
+    assert "model.C: must be a float in the range (0.0, inf] (got -1)" in result.stdout  # from the stage's log
     found = experiments(swept.project)
     assert found["broken-exp-1"]["state"] == "success"
     assert found["broken-exp-3"]["state"] == "success"
