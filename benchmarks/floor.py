@@ -140,7 +140,7 @@ def main(params_path: str) -> None:
         early_stopping=False,
         random_state=seed,
         # the categorical codes are the first columns the transformer writes
-        **({"categorical_features": list(range(len(categorical)))} if model.get("native_categorical") else {}),
+        **({"categorical_features": list(range(len(categorical)))} if model.get("encoding") == "native" else {}),
     ).fit(x_train, splits["train"][label].to_numpy())
     del x_train  # evaluation transforms every split again, train included
 

@@ -84,6 +84,8 @@ class Contract(Strict):
     """What the data must look like: the data set's part of its raw and prepared contracts."""
 
     rows: Bounds
+    # the share of positive labels this data set may have (a rate far off means a broken file)
+    label_rate: Bounds = Bounds()
     label_values: list[str] = Field(min_length=2)
     categorical: dict[str, CategoricalSpec]
     numeric: dict[str, Bounds]
@@ -91,8 +93,9 @@ class Contract(Strict):
 
 
 class DataValidation(Strict):
+    """Generic data tolerances (the data set's own bounds are in its contract)."""
+
     max_duplicate_share: float = Field(ge=0, le=1)
-    label_rate: Bounds
 
 
 class SplitValidation(Strict):
@@ -135,51 +138,39 @@ class SplitConfig(Strict):
 
 
 # ------------------------------------------------------------------ features
+CategoricalEncoding = Literal["onehot", "ordinal"]
+
+
 class FeaturesConfig(Strict):
     """Preprocessing fitted on train only."""
 
-    categorical_encoding: Literal["onehot", "ordinal"] = "onehot"
+    categorical_encoding: CategoricalEncoding = "onehot"
     min_frequency: float | int | None = None
     scale_numeric: bool = True
     log_transform: list[str] = []
 
 
 # --------------------------------------------------------------------- model
-class LogisticRegressionConfig(Strict):
-    name: Literal["logistic_regression"]
-    C: float = Field(1.0, gt=0)
-    max_iter: int = Field(1000, gt=0)
-    class_weight: Literal["balanced"] | None = None
+class ModelConfig(BaseModel):
+    """A model family as `conf/model/<name>.yaml` gives it: the estimator class by import path,
+    the category encoding it wants, and every other key an argument of that class.
 
+    The arguments are checked against the estimator itself (`models.build_estimator`: its
+    `get_params()` names and its own parameter constraints), not copied into a class here.
+    """
 
-class RandomForestConfig(Strict):
-    name: Literal["random_forest"]
-    n_estimators: int = Field(300, gt=0)
-    max_depth: int | None = Field(None, gt=0)
-    min_samples_leaf: int = Field(1, gt=0)
-    max_features: float | Literal["sqrt", "log2"] = "sqrt"
-    n_jobs: int = 2
+    model_config = ConfigDict(extra="allow", frozen=True)
 
+    name: str = Field(min_length=1)  # the preset's name, shown by `dvc exp show` and sweeps
+    estimator: str = Field(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")  # e.g. sklearn.ensemble.ExtraTreesClassifier
+    # what the estimator is fed: one-hot columns, ordinal codes split as numbers, or ordinal
+    # codes the estimator splits as categories (`native`); must match features.categorical_encoding
+    encoding: Literal["onehot", "ordinal", "native"]
 
-class HistGradientBoostingConfig(Strict):
-    name: Literal["hist_gradient_boosting"]
-    learning_rate: float = Field(0.1, gt=0)
-    max_iter: int = Field(300, gt=0)
-    max_leaf_nodes: int = Field(31, gt=1)
-    min_samples_leaf: int = Field(20, gt=0)
-    l2_regularization: float = Field(0.0, ge=0)
-    max_features: float = Field(1.0, gt=0, le=1)  # share of features drawn per split (1.0: all)
-    # split the categorical columns on categories, not on their codes: needs
-    # features.categorical_encoding: ordinal (the codes keep the schema's column names)
-    native_categorical: bool = False
-
-
-MODEL_NAMES = ("logistic_regression", "random_forest", "hist_gradient_boosting")
-
-ModelConfig = Annotated[
-    LogisticRegressionConfig | RandomForestConfig | HistGradientBoostingConfig,
-    Field(discriminator="name"),
-]
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The estimator's keyword arguments: every key but `name`, `estimator` and `encoding`."""
+        return dict(self.model_extra or {})
 
 
 # ------------------------------------------------------------------ evaluate
@@ -324,7 +315,7 @@ def _select(params: dict[str, Any], dotted: str, path: Path) -> Any:
 
 
 _UNION_TAGS = {"int", "float", "str", "bool", "none"}
-_UNION_VALUES = {*MODEL_NAMES, *ENGINE_NAMES}  # discriminator values of the model and engine unions
+_UNION_VALUES = set(ENGINE_NAMES)  # discriminator values of the engine union
 
 
 def _one_line(exc: ValidationError, path: Path, fields: dict[str, str], params: dict[str, Any]) -> str:
@@ -450,12 +441,14 @@ class FeaturizeConfig(StageConfig):
 class TrainConfig(StageConfig):
     PARAMS: ClassVar[dict[str, str]] = {
         "model": "model",
+        "features_encoding": "features.categorical_encoding",
         "schema": "data.schema",
         "seed": "seed",
         "mode": "validation.mode",
     }
 
     model: ModelConfig
+    features_encoding: CategoricalEncoding
     schema_: Schema = Field(alias="schema")
     seed: int
     mode: GateMode

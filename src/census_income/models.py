@@ -1,76 +1,130 @@
-"""The `model` config group as scikit-learn estimators, and the exported scoring pipeline."""
+"""The `model` config group as a scikit-learn estimator, and the exported scoring pipeline.
+
+A family is a config file (`conf/model/<name>.yaml`): the estimator class by import path and
+its arguments. Everything is checked against the estimator itself before any data is read.
+"""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import re
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, is_classifier
 from sklearn.pipeline import Pipeline
 
-from census_income.config import (
-    HistGradientBoostingConfig,
-    LogisticRegressionConfig,
-    ModelConfig,
-    RandomForestConfig,
-)
+from census_income.config import CategoricalEncoding, ModelConfig
 from census_income.errors import ConfigError
+from census_income.paths import PARAMS_FILE
+
+# what `model.encoding` needs from featurize
+FEATURES_ENCODING: dict[str, CategoricalEncoding] = {"onehot": "onehot", "ordinal": "ordinal", "native": "ordinal"}
+# how an estimator is told which columns are categories (`encoding: native`): scikit-learn's
+# histogram gradient boosting takes them as an argument, LightGBM as an argument of `fit`
+CATEGORICAL_ARGUMENT = "categorical_features"
+CATEGORICAL_FIT_ARGUMENT = "categorical_feature"
+_PARAMETER = re.compile(r"The '(\w+)' parameter of \w+ (.*)")
 
 
-def build_estimator(cfg: ModelConfig, seed: int, categorical: Sequence[str] = ()) -> ClassifierMixin:
-    """An unfitted classifier for the configured model family (imported only when chosen).
+def _error(key: str, message: str) -> ConfigError:
+    return ConfigError(f"{PARAMS_FILE}: model.{key}: {message}")
 
-    `categorical`: the feature columns that hold category codes, for models that split on
-    categories themselves (gradient boosting with `native_categorical`).
+
+def estimator_class(cfg: ModelConfig) -> type[Any]:
+    """The class `model.estimator` names, imported (a bad path is a config error naming the key)."""
+    module_name, _, class_name = cfg.estimator.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module_name), class_name)
+    except ImportError as exc:
+        raise _error("estimator", f"cannot import {module_name} ({exc.msg}) (got {cfg.estimator!r})") from None
+    except AttributeError:
+        raise _error("estimator", f"{module_name} has no {class_name} (got {cfg.estimator!r})") from None
+    if not inspect.isclass(found):
+        raise _error("estimator", f"not a class (got {cfg.estimator!r})")
+    return found
+
+
+def native_categorical(cfg: ModelConfig, categorical: Sequence[str]) -> list[str]:
+    """The columns the estimator splits as categories: the schema's categorical ones with
+    `model.encoding: native` (ordinal codes keep the column names), none otherwise."""
+    return list(categorical) if cfg.encoding == "native" else []
+
+
+def build_estimator(
+    cfg: ModelConfig, seed: int, categorical: Sequence[str] = (), features_encoding: CategoricalEncoding | None = None
+) -> ClassifierMixin:
+    """An unfitted classifier as configured, checked before any work.
+
+    Unknown arguments (against the estimator's `get_params()`), values its own parameter
+    constraints reject, a class that is no classifier with `predict_proba`, and an encoding
+    that featurize does not produce are `ConfigError`s naming the key. `seed` becomes the
+    `random_state` of any estimator that has one. `categorical`: `native_categorical`'s
+    columns, for an estimator that takes them as an argument.
     """
-    if isinstance(cfg, LogisticRegressionConfig):
-        from sklearn.linear_model import LogisticRegression
-
-        return LogisticRegression(C=cfg.C, max_iter=cfg.max_iter, class_weight=cfg.class_weight, random_state=seed)
-    if isinstance(cfg, RandomForestConfig):
-        from sklearn.ensemble import RandomForestClassifier
-
-        return RandomForestClassifier(
-            n_estimators=cfg.n_estimators,
-            max_depth=cfg.max_depth,
-            min_samples_leaf=cfg.min_samples_leaf,
-            max_features=cfg.max_features,
-            n_jobs=cfg.n_jobs,
-            random_state=seed,
+    if features_encoding is not None and FEATURES_ENCODING[cfg.encoding] != features_encoding:
+        raise _error(
+            "encoding",
+            f"{cfg.encoding} needs features.categorical_encoding: {FEATURES_ENCODING[cfg.encoding]} "
+            f"(got {features_encoding!r})",
         )
-    if isinstance(cfg, HistGradientBoostingConfig):
-        from sklearn.ensemble import HistGradientBoostingClassifier
+    cls = estimator_class(cfg)
+    try:
+        estimator = cls()
+    except TypeError as exc:
+        raise _error("estimator", f"cannot be built without arguments ({exc}) (got {cfg.estimator!r})") from None
+    if not (hasattr(estimator, "__sklearn_tags__") and is_classifier(estimator) and hasattr(cls, "predict_proba")):
+        raise _error("estimator", f"not a scikit-learn classifier with predict_proba (got {cfg.estimator!r})")
+    names = set(estimator.get_params(deep=False))
+    arguments = cfg.arguments
+    for key in arguments:
+        if key not in names:
+            raise _error(key, f"not an argument of {cls.__name__} (it takes: {', '.join(sorted(names))})")
+    if "random_state" in arguments:
+        raise _error("random_state", "set by the top-level `seed`, not per model")
+    if "random_state" in names:
+        arguments["random_state"] = seed
+    if cfg.encoding == "native":
+        if CATEGORICAL_ARGUMENT in names:
+            arguments[CATEGORICAL_ARGUMENT] = list(categorical)
+        elif CATEGORICAL_FIT_ARGUMENT not in inspect.signature(cls.fit).parameters:
+            raise _error("encoding", f"native: {cls.__name__} takes no categorical columns (use onehot or ordinal)")
+    estimator.set_params(**arguments)
+    _check_values(estimator, cfg)
+    if not hasattr(estimator, "predict_proba"):  # e.g. SVC without probability=True
+        raise _error("estimator", f"{cls.__name__} gives no predict_proba with these arguments")
+    return estimator
 
-        # only when asked: the default ("from_dtype") stays in the pickled model, so its bytes do not change
-        native = {"categorical_features": list(categorical)} if cfg.native_categorical else {}
-        return HistGradientBoostingClassifier(
-            learning_rate=cfg.learning_rate,
-            max_iter=cfg.max_iter,
-            max_leaf_nodes=cfg.max_leaf_nodes,
-            min_samples_leaf=cfg.min_samples_leaf,
-            l2_regularization=cfg.l2_regularization,
-            max_features=cfg.max_features,
-            early_stopping=False,
-            random_state=seed,
-            **native,
-        )
-    raise TypeError(f"no estimator for {type(cfg).__name__}")
+
+def _check_values(estimator: Any, cfg: ModelConfig) -> None:
+    """The estimator's own parameter constraints, now rather than at fit (scikit-learn checks there)."""
+    if not hasattr(type(estimator), "_parameter_constraints"):
+        return  # not a scikit-learn estimator (LightGBM): its values are checked when it fits
+    try:
+        estimator._validate_params()
+    except ValueError as exc:  # scikit-learn's InvalidParameterError
+        found = _PARAMETER.match(str(exc))
+        if found is None:
+            raise _error("estimator", str(exc)) from None
+        key, message = found.groups()
+        got = cfg.arguments.get(key, "")
+        raise _error(key, f"{message.split(' Got ')[0].rstrip('.')} (got {got!r})") from None
 
 
 def fit_model(
-    features: pd.DataFrame, label: str, cfg: ModelConfig, seed: int, categorical: Sequence[str] = ()
+    features: pd.DataFrame, label: str, estimator: ClassifierMixin, categorical: Sequence[str] = ()
 ) -> ClassifierMixin:
-    """Fit the configured classifier on featurized training rows.
+    """Fit a built estimator on featurized training rows (in place; the frame is not changed).
 
-    `categorical`: the schema's categorical columns; with ordinal codes the featurizer keeps
-    their names, so a model that splits on categories finds them among the features.
+    `categorical`: `native_categorical`'s columns; an estimator that did not take them as an
+    argument (LightGBM) gets them as an argument of `fit`.
     """
     inputs = features.drop(columns=[label])
-    codes = [column for column in categorical if column in inputs.columns]
-    if isinstance(cfg, HistGradientBoostingConfig) and cfg.native_categorical and not codes:
-        raise ConfigError("model.native_categorical: needs category codes: set features.categorical_encoding: ordinal")
-    estimator = build_estimator(cfg, seed, codes)
-    estimator.fit(inputs, features[label].to_numpy())
+    native = bool(categorical) and CATEGORICAL_ARGUMENT not in estimator.get_params(deep=False)
+    extra = {CATEGORICAL_FIT_ARGUMENT: list(categorical)} if native else {}
+    estimator.fit(inputs, features[label].to_numpy(), **extra)
     _forget_fitting_machine(estimator)
     return estimator
 
@@ -78,13 +132,16 @@ def fit_model(
 def _forget_fitting_machine(estimator: ClassifierMixin) -> None:
     """Make the pickled model the same bytes on any machine.
 
-    Histogram gradient boosting keeps the fitting machine's OpenMP thread count in its bin
-    mapper; it does not change any prediction, but it would make `dvc.lock` differ between
-    a 2-core laptop and a 4-core CI runner. `None` means "decide when used".
+    A fitted part may keep the fitting machine's OpenMP thread count (histogram gradient
+    boosting's bin mapper does); it changes no prediction, but it would make `dvc.lock`
+    differ between a 2-core laptop and a 4-core CI runner. Such a count (`n_threads` on any
+    fitted part) becomes `None`, "decide when used"; a thread count given as an argument
+    (`n_jobs`) is configuration and stays.
     """
-    bin_mapper = getattr(estimator, "_bin_mapper", None)
-    if bin_mapper is not None:
-        bin_mapper.n_threads = None
+    arguments = estimator.get_params(deep=False)
+    for key, part in vars(estimator).items():
+        if key not in arguments and "n_threads" in getattr(part, "__dict__", {}):
+            part.n_threads = None
 
 
 def scoring_pipeline(featurizer: Pipeline, estimator: ClassifierMixin) -> Pipeline:

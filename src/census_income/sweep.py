@@ -53,6 +53,20 @@ DEFAULT_GRID: tuple[Sweep, ...] = (
     Sweep("rf", ("+experiment=rf_tuned",)),
     Sweep("lr", ("+experiment=lr_tuned",)),
 )
+# LightGBM (an optional extra) joins the grid where it is installed; the workers run this Python.
+# On validation it scored 12.30% error (test 12.55%) against the default model's 12.27% and
+# rf_tuned's 12.99%; its native categorical splits 12.59%. Extra-trees did not earn a place
+# (14.54% with its preset, 13.83% with 30% of the features per split and leaves of 5 rows).
+LIGHTGBM_SWEEP = Sweep("lgbm", ("model=lightgbm",))
+NOT_IN_GRID = ("extra_trees",)  # shipped model families the grid leaves out on purpose (see above)
+
+
+def default_grid() -> list[Sweep]:
+    """The default grid, with LightGBM when its optional extra is installed."""
+    import importlib.util
+
+    return [*DEFAULT_GRID, *([LIGHTGBM_SWEEP] if importlib.util.find_spec("lightgbm") else [])]
+
 
 # the headline figures the table shows beside the ranking metric (test is for reporting only)
 SHOWN_METRICS = ("validation.roc_auc", "test.error_rate", "test.roc_auc")
@@ -60,7 +74,7 @@ SHOWN_METRICS = ("validation.roc_auc", "test.error_rate", "test.roc_auc")
 SHOWN_ROWS = 15
 # parameter groups whose values tell experiments apart in the table
 SHOWN_PARAM_GROUPS = ("model", "features", "evaluate.threshold")
-HIDDEN_PARAMS = ("model.name", "model.n_jobs")
+HIDDEN_PARAMS = ("model.name", "model.estimator", "model.n_jobs")
 DONE_STATES = ("success", "failed")
 # when `dvc exp show` lists one experiment twice (a task moving between states), keep the later state
 _STATE_ORDER = {"queued": 0, "running": 1, "success": 2, "failed": 2}
@@ -613,7 +627,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
 
 def sweep_command(args: argparse.Namespace) -> int:
     """`census-income sweep`: the default grid, or one sweep of -S overrides."""
-    sweeps = [Sweep(args.name, tuple(args.overrides))] if args.overrides else list(DEFAULT_GRID)
+    sweeps = [Sweep(args.name, tuple(args.overrides))] if args.overrides else default_grid()
     if args.dry_run:
         label = args.label or "sweep<n>"
         for sweep in sweeps:

@@ -214,13 +214,15 @@ def test_garbled_source_file(reproduced_project: Path) -> None:
     assert_checkout_restores(project, SOURCE)
 
 
-def test_unknown_model_name(reproduced_project: Path) -> None:
+def test_misspelled_model_argument(reproduced_project: Path) -> None:
+    """Checked against the estimator's own arguments before train reads any data."""
     project = reproduced_project
     lock_before = (project / "dvc.lock").read_bytes()
-    edit_params(project, {"model.name": "nope"})
+    edit_params(project, {"model.max_leaf_nodez": 15})
     result = repro(project, check=False)
     assert ran_stages(result) == ["train"]
-    assert_failed_cleanly(project, result, "train", r"params\.yaml: model\.name: .*'nope'", lock_before)
+    expected = r"params\.yaml: model\.max_leaf_nodez: not an argument of HistGradientBoostingClassifier"
+    assert_failed_cleanly(project, result, "train", expected, lock_before)
     assert_checkout_restores(project, "params.yaml")
 
 

@@ -20,11 +20,8 @@ from census_income.config import (
     CategoricalSpec,
     Contract,
     FeaturesConfig,
-    HistGradientBoostingConfig,
     Label,
-    LogisticRegressionConfig,
     ModelConfig,
-    RandomForestConfig,
     Schema,
     SourceFormat,
     SplitConfig,
@@ -45,6 +42,7 @@ COUNTRIES = ["United-States", "Mexico", "Canada"]
 # the data contract of that format: allowed values, ranges, row bounds
 CONTRACT = Contract(
     rows=Bounds(min=20, max=10_000),
+    label_rate=Bounds(min=0.3, max=0.8),
     label_values=["<=50K", ">50K", "<=50K.", ">50K."],
     categorical={
         "workclass": CategoricalSpec(values=["Private", "State-gov", "Self-emp-inc"], max_missing=0.4),
@@ -53,14 +51,51 @@ CONTRACT = Contract(
     numeric={"age": Bounds(min=17, max=90), "capital_gain": Bounds(min=0, max=99999)},
     distribution=["age"],
 )
-# one small configuration per model family: fits in milliseconds on a few dozen rows
+# one small configuration per shipped model family (conf/model/): fits in milliseconds on a few dozen rows
 SMALL_MODELS: dict[str, ModelConfig] = {
-    "logistic_regression": LogisticRegressionConfig(name="logistic_regression", C=1.0, max_iter=200),
-    "random_forest": RandomForestConfig(name="random_forest", n_estimators=10, max_depth=3, n_jobs=1),
-    "hist_gradient_boosting": HistGradientBoostingConfig(
-        name="hist_gradient_boosting", max_iter=10, max_leaf_nodes=4, min_samples_leaf=2
+    "logistic_regression": ModelConfig(
+        name="logistic_regression", estimator="sklearn.linear_model.LogisticRegression", encoding="onehot", max_iter=200
+    ),
+    "random_forest": ModelConfig(
+        name="random_forest",
+        estimator="sklearn.ensemble.RandomForestClassifier",
+        encoding="onehot",
+        n_estimators=10,
+        max_depth=3,
+        n_jobs=1,
+    ),
+    "extra_trees": ModelConfig(
+        name="extra_trees",
+        estimator="sklearn.ensemble.ExtraTreesClassifier",
+        encoding="onehot",
+        n_estimators=10,
+        max_depth=3,
+        n_jobs=1,
+    ),
+    "hist_gradient_boosting": ModelConfig(
+        name="hist_gradient_boosting",
+        estimator="sklearn.ensemble.HistGradientBoostingClassifier",
+        encoding="onehot",
+        max_iter=10,
+        max_leaf_nodes=4,
+        min_samples_leaf=2,
+    ),
+    "lightgbm": ModelConfig(
+        name="lightgbm",
+        estimator="lightgbm.LGBMClassifier",
+        encoding="onehot",
+        n_estimators=10,
+        num_leaves=4,
+        min_child_samples=2,
+        n_jobs=1,
     ),
 }
+
+
+def needs_estimator(cfg: ModelConfig) -> None:
+    """Skip, with the reason, a test of a family whose optional extra is not installed (LightGBM)."""
+    module = cfg.estimator.split(".")[0]
+    pytest.importorskip(module, reason=f"{cfg.estimator} needs the optional extra: uv sync --extra {module}")
 
 
 def raw_part(rows: int, seed: int, label_suffix: str = "") -> pd.DataFrame:

@@ -14,7 +14,6 @@ from census_income.config import (
     CARD_KEY,
     SPEC_KEYS,
     FeaturizeConfig,
-    RandomForestConfig,
     SplitStageConfig,
     StageConfig,
     TrainConfig,
@@ -62,14 +61,15 @@ def test_committed_params_load_into_typed_configs(tmp_path: Path, committed: Par
 
 
 def test_unknown_key_names_the_dotted_key(tmp_path: Path, committed: Params) -> None:
-    path = write(tmp_path, committed, lambda p: p["model"].update(n_estimatorz=10))
-    assert "model.n_estimatorz: Extra inputs are not permitted" in config_error(path)
+    """(Unknown keys under `model` are estimator arguments: `models.build_estimator` checks them.)"""
+    path = write(tmp_path, committed, lambda p: p["features"].update(scale_numerik=True))
+    assert "features.scale_numerik: Extra inputs are not permitted" in config_error(path, FeaturizeConfig)
 
 
 def test_wrong_type_names_the_dotted_key_and_the_value(tmp_path: Path, committed: Params) -> None:
-    path = write(tmp_path, committed, lambda p: p.update(model={"name": "random_forest", "n_estimators": "many"}))
+    path = write(tmp_path, committed, lambda p: p.update(seed="many"))
     message = config_error(path)
-    assert ": model.n_estimators: " in message
+    assert ": seed: " in message
     assert "(got 'many')" in message
 
 
@@ -111,20 +111,26 @@ def test_wrong_type_in_a_union_names_the_key_not_the_member(tmp_path: Path, comm
     path = write(tmp_path, committed, lambda p: p["features"].update(min_frequency="often"))
     message = config_error(path, FeaturizeConfig)
     assert ": features.min_frequency: " in message
-    path = write(tmp_path, committed, lambda p: p.update(model={"name": "random_forest", "max_features": "all"}))
-    assert ": model.max_features: " in config_error(path)
 
 
-def test_unknown_model_name_names_model_name(tmp_path: Path, committed: Params) -> None:
-    path = write(tmp_path, committed, lambda p: p["model"].update(name="nope"))
+@pytest.mark.parametrize("key", ["name", "estimator", "encoding"])
+def test_a_missing_model_key_names_it(tmp_path: Path, committed: Params, key: str) -> None:
+    path = write(tmp_path, committed, lambda p: p["model"].pop(key))
+    assert f": model.{key}: Field required" in config_error(path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("encoding", "dummies"), ("estimator", "RandomForestClassifier"), ("estimator", "a b.C")]
+)
+def test_a_bad_model_key_names_it_and_the_value(tmp_path: Path, committed: Params, key: str, value: str) -> None:
+    path = write(tmp_path, committed, lambda p: p["model"].update({key: value}))
     message = config_error(path)
-    assert ": model.name: " in message
-    assert "'nope'" in message and "random_forest" in message
+    assert f": model.{key}: " in message and f"(got {value!r})" in message
 
 
-def test_missing_model_name(tmp_path: Path, committed: Params) -> None:
-    path = write(tmp_path, committed, lambda p: p["model"].pop("name"))
-    assert ": model.name: " in config_error(path)
+def test_train_reads_the_encoding_featurize_writes(tmp_path: Path, committed: Params) -> None:
+    path = write(tmp_path, committed, lambda p: p["features"].update(categorical_encoding="hashing"))
+    assert ": features.categorical_encoding: " in config_error(path)
 
 
 def test_missing_section_names_the_key(tmp_path: Path, committed: Params) -> None:
@@ -148,10 +154,16 @@ def test_missing_file_and_invalid_yaml(tmp_path: Path) -> None:
 
 
 def test_defaults_fill_what_a_config_group_leaves_out(tmp_path: Path, committed: Params) -> None:
-    path = write(tmp_path, committed, lambda p: p.update(model={"name": "random_forest"}))
-    model = TrainConfig.load(path).model
-    assert isinstance(model, RandomForestConfig)
-    assert model.n_estimators == RandomForestConfig.model_fields["n_estimators"].default
+    path = write(tmp_path, committed, lambda p: p.update(features={"categorical_encoding": "ordinal"}))
+    features = FeaturizeConfig.load(path).features
+    assert features.scale_numeric is type(features).model_fields["scale_numeric"].default
+
+
+def test_model_arguments_are_every_other_key(tmp_path: Path, committed: Params) -> None:
+    model = TrainConfig.load(write(tmp_path, committed)).model
+    assert model.arguments == {
+        k: v for k, v in committed["model"].items() if k not in ("name", "estimator", "encoding")
+    }
 
 
 @pytest.mark.parametrize(

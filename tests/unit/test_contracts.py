@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 
 from census_income.config import (
-    Bounds,
     DataValidation,
     FeaturesConfig,
     GateMode,
@@ -44,7 +43,7 @@ from census_income.errors import GateError
 from census_income.stage import StageRun
 from tests.unit.conftest import CONTRACT, FORMAT, SCHEMA, raw_part
 
-DATA_RULES = DataValidation(max_duplicate_share=0.05, label_rate=Bounds(min=0.3, max=0.8))
+DATA_RULES = DataValidation(max_duplicate_share=0.05)
 SPLIT_RULES = SplitValidation(label_rate_tolerance=0.2, quantiles=[0.25, 0.5, 0.75], quantile_tolerance=0.3)
 METRICS_RULES = MetricsValidation(
     min_roc_auc=0.8, max_error_rate=0.2, slice_metric="roc_auc", max_slice_gap=0.1, min_slice_rows=10

@@ -26,7 +26,7 @@ from census_income.evaluation import (
 )
 from census_income.features import featurize, fit_featurizer
 from census_income.metrics import MODEL_METRICS
-from census_income.models import fit_model, scoring_pipeline
+from census_income.models import build_estimator, fit_model, scoring_pipeline
 from tests.unit.conftest import SMALL_MODELS
 
 Y = np.array([0, 0, 1, 1])
@@ -91,7 +91,7 @@ def test_evaluate_model_scores_every_split(
 ) -> None:
     featurizer = fit_featurizer(splits["train"], features_cfg, schema)
     train = featurize(featurizer, splits["train"], schema)
-    estimator = fit_model(train, schema.target, SMALL_MODELS["random_forest"], seed=0)
+    estimator = fit_model(train, schema.target, build_estimator(SMALL_MODELS["random_forest"], seed=0))
     model = scoring_pipeline(featurizer, estimator)
     overall, scores = evaluate_model(model, splits, schema.features, schema.target, threshold=0.5)
     assert set(overall) == set(scores) == set(splits)
@@ -106,7 +106,7 @@ def test_scoring_in_chunks_gives_the_same_scores_and_metrics(
 ) -> None:
     featurizer = fit_featurizer(splits["train"], features_cfg, schema)
     estimator = fit_model(
-        featurize(featurizer, splits["train"], schema), schema.target, SMALL_MODELS["random_forest"], 0
+        featurize(featurizer, splits["train"], schema), schema.target, build_estimator(SMALL_MODELS["random_forest"], 0)
     )
     model = scoring_pipeline(featurizer, estimator)
     whole = evaluate_model(model, splits, schema.features, schema.target, 0.5)

@@ -1,4 +1,4 @@
-"""Gradient boosting on category codes: native categorical splits, feature subsampling, defaults kept."""
+"""Category codes: native categorical splits (scikit-learn and LightGBM), encodings checked, subsampling."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from census_income.config import FeaturesConfig, HistGradientBoostingConfig
+from census_income.config import FeaturesConfig, ModelConfig
 from census_income.errors import ConfigError
 from census_income.features import featurize, fit_featurizer
-from census_income.models import build_estimator, fit_model, scoring_pipeline
-from tests.unit.conftest import SCHEMA
+from census_income.models import build_estimator, fit_model, native_categorical, scoring_pipeline
+from tests.unit.conftest import SCHEMA, needs_estimator
 
 ORDINAL = FeaturesConfig(categorical_encoding="ordinal", scale_numeric=True, log_transform=["capital_gain"])
 ONEHOT = FeaturesConfig(categorical_encoding="onehot", scale_numeric=True, log_transform=["capital_gain"])
 # one tree with one split: enough only if the split can group categories
-STUMP = {"name": "hist_gradient_boosting", "learning_rate": 1.0, "max_iter": 1, "max_leaf_nodes": 2}
+HGB = {"name": "hgb", "estimator": "sklearn.ensemble.HistGradientBoostingClassifier"}
+STUMP = {**HGB, "encoding": "ordinal", "learning_rate": 1.0, "max_iter": 1, "max_leaf_nodes": 2}
 
 
 def by_workclass(rows: int = 120, seed: int = 0) -> pd.DataFrame:
@@ -39,29 +40,32 @@ def by_workclass(rows: int = 120, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def fitted(cfg: HistGradientBoostingConfig, features: FeaturesConfig, frame: pd.DataFrame) -> tuple[Pipeline, Any]:
+def fitted(cfg: ModelConfig, features: FeaturesConfig, frame: pd.DataFrame) -> tuple[Pipeline, Any]:
+    """What train does: build (checked against featurize's encoding), then fit."""
+    categorical = native_categorical(cfg, SCHEMA.categorical)
+    estimator = build_estimator(cfg, 0, categorical, features.categorical_encoding)
     featurizer = fit_featurizer(frame, features, SCHEMA)
     train = featurize(featurizer, frame, SCHEMA)
-    return featurizer, fit_model(train, SCHEMA.target, cfg, seed=0, categorical=SCHEMA.categorical)
+    return featurizer, fit_model(train, SCHEMA.target, estimator, categorical)
 
 
 def test_native_categorical_splits_on_categories_of_the_ordinal_codes() -> None:
     frame = by_workclass()
     y = frame[SCHEMA.target].to_numpy()
-    native = HistGradientBoostingConfig.model_validate({**STUMP, "native_categorical": True, "min_samples_leaf": 1})
+    native = ModelConfig.model_validate({**STUMP, "encoding": "native", "min_samples_leaf": 1})
     featurizer, estimator = fitted(native, ORDINAL, frame)
     model = scoring_pipeline(featurizer, estimator)
     assert list(estimator.is_categorical_) == [True, True, False, False]
     assert np.array_equal(model.predict(frame), y)
 
-    codes = HistGradientBoostingConfig.model_validate({**STUMP, "min_samples_leaf": 1})
+    codes = ModelConfig.model_validate({**STUMP, "min_samples_leaf": 1})
     featurizer, estimator = fitted(codes, ORDINAL, frame)
     assert not np.array_equal(scoring_pipeline(featurizer, estimator).predict(frame), y)
 
 
 def test_native_categorical_scores_unseen_and_missing_categories() -> None:
     frame = by_workclass()
-    native = HistGradientBoostingConfig.model_validate({**STUMP, "native_categorical": True, "min_samples_leaf": 1})
+    native = ModelConfig.model_validate({**STUMP, "encoding": "native", "min_samples_leaf": 1})
     featurizer, estimator = fitted(native, ORDINAL, frame)
     new = frame.head(3).copy()
     new["workclass"] = pd.array(["Never-worked", None, "Private"], dtype="string")
@@ -70,36 +74,52 @@ def test_native_categorical_scores_unseen_and_missing_categories() -> None:
     assert np.all((proba >= 0) & (proba <= 1))
 
 
-def test_native_categorical_without_category_codes_names_the_keys() -> None:
-    native = HistGradientBoostingConfig.model_validate({**STUMP, "native_categorical": True})
-    with pytest.raises(ConfigError, match=r"model\.native_categorical: .*features\.categorical_encoding: ordinal"):
-        fitted(native, ONEHOT, by_workclass())
+@pytest.mark.parametrize(
+    ("encoding", "features", "needs"),
+    [("native", ONEHOT, "ordinal"), ("ordinal", ONEHOT, "ordinal"), ("onehot", ORDINAL, "onehot")],
+)
+def test_an_encoding_featurize_does_not_produce_names_both_keys(
+    encoding: str, features: FeaturesConfig, needs: str
+) -> None:
+    """No silent fallback: the model's encoding and featurize's must agree, before any fit."""
+    cfg = ModelConfig.model_validate({**STUMP, "encoding": encoding})
+    expected = rf"^params\.yaml: model\.encoding: {encoding} needs features\.categorical_encoding: {needs} \(got '"
+    with pytest.raises(ConfigError, match=expected):
+        build_estimator(cfg, 0, SCHEMA.categorical, features.categorical_encoding)
+
+
+def test_native_on_a_family_that_takes_no_categories_is_a_config_error() -> None:
+    cfg = ModelConfig(name="et", estimator="sklearn.ensemble.ExtraTreesClassifier", encoding="native")
+    with pytest.raises(ConfigError, match=r"^params\.yaml: model\.encoding: native: ExtraTreesClassifier takes no"):
+        build_estimator(cfg, 0, SCHEMA.categorical, "ordinal")
+
+
+def test_lightgbm_native_gets_the_category_columns_at_fit() -> None:
+    cfg = ModelConfig.model_validate(
+        {"name": "lgbm", "estimator": "lightgbm.LGBMClassifier", "encoding": "native", "n_estimators": 5, "n_jobs": 1}
+    )
+    needs_estimator(cfg)
+    frame = by_workclass(rows=400)
+    featurizer, estimator = fitted(cfg, ORDINAL, frame)
+    assert "categorical_feature" not in estimator.get_params()  # given to fit, not kept as an argument
+    assert "[categorical_feature: 0,1]" in estimator.booster_.model_to_string()  # workclass, native_country
+    proba = scoring_pipeline(featurizer, estimator).predict_proba(frame)[:, 1]
+    assert np.all((proba >= 0) & (proba <= 1))
 
 
 def test_feature_subsampling_is_passed_and_seeded() -> None:
     frame = by_workclass(rows=200)
-    cfg = HistGradientBoostingConfig(name="hist_gradient_boosting", max_iter=20, max_features=0.5)
+    cfg = ModelConfig.model_validate({**HGB, "encoding": "ordinal", "max_iter": 20, "max_features": 0.5})
     assert build_estimator(cfg, seed=3).get_params()["max_features"] == 0.5
     featurizer = fit_featurizer(frame, ORDINAL, SCHEMA)
     train = featurize(featurizer, frame, SCHEMA)
     x = train.drop(columns=[SCHEMA.target])
-    first, again, other = (fit_model(train, SCHEMA.target, cfg, seed=s).predict_proba(x) for s in (3, 3, 4))
+    first, again, other = (fit_model(train, SCHEMA.target, build_estimator(cfg, s)).predict_proba(x) for s in (3, 3, 4))
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
 
 
-def test_defaults_leave_the_estimator_as_before() -> None:
-    """New options off: the estimator's parameters, hence the default model's bytes, are unchanged."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    cfg = HistGradientBoostingConfig(name="hist_gradient_boosting")
-    before = HistGradientBoostingClassifier(
-        learning_rate=cfg.learning_rate,
-        max_iter=cfg.max_iter,
-        max_leaf_nodes=cfg.max_leaf_nodes,
-        min_samples_leaf=cfg.min_samples_leaf,
-        l2_regularization=cfg.l2_regularization,
-        early_stopping=False,
-        random_state=0,
-    )
-    assert build_estimator(cfg, seed=0, categorical=SCHEMA.categorical).get_params() == before.get_params()
+def test_without_native_the_default_categorical_features_stays() -> None:
+    """Only `encoding: native` sets `categorical_features`: the default stays in the pickled model."""
+    cfg = ModelConfig.model_validate({**HGB, "encoding": "ordinal"})
+    assert build_estimator(cfg, 0, SCHEMA.categorical).get_params()["categorical_features"] == "from_dtype"

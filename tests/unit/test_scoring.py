@@ -18,7 +18,7 @@ from census_income.contracts.suites import input_prepared_suite, input_suite
 from census_income.data.prepare import prepare_features
 from census_income.errors import GateError
 from census_income.features import fit_featurizer
-from census_income.models import fit_model, scoring_pipeline
+from census_income.models import build_estimator, fit_model, scoring_pipeline
 from census_income.predict import ScoringConfig, checked_rows, failing_rows, read_chunks
 from census_income.registry import gate_failures
 from census_income.scoring import (
@@ -141,7 +141,9 @@ def model(prepared: pd.DataFrame, features_cfg: Any) -> Any:
     from census_income.features import featurize
 
     featurizer = fit_featurizer(prepared, features_cfg, SCHEMA)
-    estimator = fit_model(featurize(featurizer, prepared, SCHEMA), SCHEMA.target, SMALL_MODELS["random_forest"], 0)
+    estimator = fit_model(
+        featurize(featurizer, prepared, SCHEMA), SCHEMA.target, build_estimator(SMALL_MODELS["random_forest"], 0)
+    )
     return scoring_pipeline(featurizer, estimator)
 
 

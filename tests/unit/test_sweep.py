@@ -11,9 +11,12 @@ import yaml
 from census_income.compose import compose_params
 from census_income.sweep import (
     DEFAULT_GRID,
+    LIGHTGBM_SWEEP,
+    NOT_IN_GRID,
     Experiment,
     Revival,
     Sweep,
+    default_grid,
     flatten,
     format_table,
     free_label,
@@ -215,7 +218,7 @@ def swept_values(sweep: Sweep) -> list[tuple[str, str]]:
     return [(key, value) for value in values.split(",")]
 
 
-@pytest.mark.parametrize("sweep", DEFAULT_GRID, ids=lambda sweep: sweep.name)
+@pytest.mark.parametrize("sweep", [*DEFAULT_GRID, LIGHTGBM_SWEEP], ids=lambda sweep: sweep.name)
 def test_default_grid_composes_with_every_value(sweep: Sweep, tmp_path: Path) -> None:
     """Each grid entry, each swept value, composes `conf/` into a params.yaml with that value."""
     fixed = [o for o in sweep.overrides if "," not in o]
@@ -235,3 +238,21 @@ def test_default_grid_has_six_experiments_covering_every_model_family(tmp_path: 
         compose_params(out, REPO_ROOT / "conf", [o for o in sweep.overrides if "," not in o])
         families.add(yaml.safe_load(out.read_text())["model"]["name"])
     assert families == {"logistic_regression", "random_forest", "hist_gradient_boosting"}
+
+
+def test_every_shipped_model_family_is_in_the_grid_or_left_out_on_purpose(tmp_path: Path) -> None:
+    """A new conf/model/ file needs a decision: a grid entry, or a place in NOT_IN_GRID."""
+    families = set(NOT_IN_GRID)
+    for sweep in [*DEFAULT_GRID, LIGHTGBM_SWEEP]:
+        out = tmp_path / f"{sweep.name}.yaml"
+        compose_params(out, REPO_ROOT / "conf", [o for o in sweep.overrides if "," not in o])
+        families.add(yaml.safe_load(out.read_text())["model"]["name"])
+    assert families == {path.stem for path in (REPO_ROOT / "conf" / "model").glob("*.yaml")}
+
+
+def test_lightgbm_joins_the_default_grid_only_where_it_is_installed() -> None:
+    import importlib.util
+
+    installed = importlib.util.find_spec("lightgbm") is not None
+    assert default_grid()[: len(DEFAULT_GRID)] == list(DEFAULT_GRID)
+    assert (LIGHTGBM_SWEEP in default_grid()) is installed

@@ -114,7 +114,9 @@ def prepared_suite(schema: Schema, contract: Contract, rules: DataValidation) ->
         gxe.ExpectTableRowCountToBeBetween(min_value=contract.rows.min, max_value=None),
         gxe.ExpectColumnValuesToBeUnique(column=ROW_ID),
         gxe.ExpectColumnValuesToBeInSet(column=label, value_set=[0, 1]),
-        gxe.ExpectColumnMeanToBeBetween(column=label, min_value=rules.label_rate.min, max_value=rules.label_rate.max),
+        gxe.ExpectColumnMeanToBeBetween(
+            column=label, min_value=contract.label_rate.min, max_value=contract.label_rate.max
+        ),
         gxe.ExpectCompoundColumnsToBeUnique(
             column_list=[*schema.features, label], mostly=1 - rules.max_duplicate_share
         ),
@@ -132,7 +134,9 @@ def typed_suite(schema: Schema, contract: Contract, rules: DataValidation) -> li
     expectations = [
         *table_schema_suite(schema),
         gxe.ExpectColumnValuesToBeInSet(column=label, value_set=[0, 1]),
-        gxe.ExpectColumnMeanToBeBetween(column=label, min_value=rules.label_rate.min, max_value=rules.label_rate.max),
+        gxe.ExpectColumnMeanToBeBetween(
+            column=label, min_value=contract.label_rate.min, max_value=contract.label_rate.max
+        ),
     ]
     expectations += [
         gxe.ExpectColumnValuesToBeBetween(column=name, min_value=bounds.min, max_value=bounds.max)

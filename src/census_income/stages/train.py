@@ -12,12 +12,14 @@ from census_income.contracts.gate import Gate
 from census_income.contracts.suites import features_suite, predictions_suite
 from census_income.io import dump_model, load_model, read_parquet
 from census_income.lineage import recorded_md5
-from census_income.models import fit_model, scoring_pipeline
+from census_income.models import build_estimator, fit_model, native_categorical, scoring_pipeline
 from census_income.stage import StageRun, run_stage
 
 
 def train_stage(run: StageRun, args: argparse.Namespace) -> None:
     cfg = TrainConfig.load()
+    categorical = native_categorical(cfg.model, cfg.schema_.categorical)
+    estimator = build_estimator(cfg.model, cfg.seed, categorical, cfg.features_encoding)  # config errors first
     gate = Gate("train", run, cfg.mode)
     label = cfg.schema_.target
     train = read_parquet(Path(args.features) / "train.parquet")
@@ -25,7 +27,7 @@ def train_stage(run: StageRun, args: argparse.Namespace) -> None:
     featurizer = load_model(args.featurizer, recorded_md5(args.featurizer))
     columns = [*featurizer[-1].get_feature_names_out(), label]
     gate.check("features-train", train, features_suite, columns, len(train), cfg.schema_)
-    estimator = fit_model(train, label, cfg.model, cfg.seed, cfg.schema_.categorical)
+    fit_model(train, label, estimator, categorical)
     scores = pd.DataFrame({"score": estimator.predict_proba(train.drop(columns=[label]))[:, 1]})
     gate.check("predictions-train", scores, predictions_suite, len(train))
     run.extra["model"] = cfg.model.name
