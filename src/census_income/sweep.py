@@ -72,6 +72,8 @@ def default_grid() -> list[Sweep]:
 SHOWN_METRICS = ("validation.roc_auc", "test.error_rate", "test.roc_auc")
 # rows shown by default; the rest are folded into one line (`--all` shows them)
 SHOWN_ROWS = 15
+# characters of the params cell: the table stays within a 200-column screen
+PARAMS_WIDTH = 48
 # parameter groups whose values tell experiments apart in the table
 SHOWN_PARAM_GROUPS = ("model", "features", "evaluate.threshold")
 HIDDEN_PARAMS = ("model.name", "model.estimator", "model.n_jobs")
@@ -277,7 +279,7 @@ def format_table(
     header = ["rank", "experiment", "state", "model", "params", f"{key} ± se", "vs best", *shown, "quality bar"]
     rows = []
     for position, exp in enumerate(ranked, start=1):
-        settings = " ".join(f"{p.rsplit('.', 1)[-1]}={_value(exp.params[p])}" for p in params if p in exp.params)
+        settings = _clip(" ".join(f"{p.rsplit('.', 1)[-1]}={_value(exp.params[p])}" for p in params if p in exp.params))
         finished = exp.state in ("success", "baseline")  # others show their baseline's files
         scored = finished and exp.metric(key) is not None
         error = standard_error(_flat(exp), key) if finished else None
@@ -305,6 +307,11 @@ def format_table(
     if folded:
         lines.append(f"... {folded} more (--all shows every experiment)")
     return "\n".join(lines)
+
+
+def _clip(text: str, width: int = PARAMS_WIDTH) -> str:
+    """A cell cut to `width` characters, so the table fits one screen (`dvc exp show` has them all)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _value(value: Any) -> str:

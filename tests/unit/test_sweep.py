@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from census_income.compose import compose_params
+from census_income.metrics import lower_is_better
 from census_income.sweep import (
     DEFAULT_GRID,
     LIGHTGBM_SWEEP,
@@ -16,12 +17,12 @@ from census_income.sweep import (
     Experiment,
     Revival,
     Sweep,
+    against_best,
     default_grid,
     flatten,
     format_table,
     free_label,
     log_tail,
-    lower_is_better,
     parse_experiments,
     queue_command,
     queued_names,
@@ -256,3 +257,27 @@ def test_lightgbm_joins_the_default_grid_only_where_it_is_installed() -> None:
     installed = importlib.util.find_spec("lightgbm") is not None
     assert default_grid()[: len(DEFAULT_GRID)] == list(DEFAULT_GRID)
     assert (LIGHTGBM_SWEEP in default_grid()) is installed
+
+
+def scored(name: str, error: float, se: float | None, passed: int = 1) -> Experiment:
+    flat: dict[str, Any] = {"validation.error_rate": error, "quality.passed": passed}
+    if se is not None:
+        flat["validation.error_rate_se"] = se
+    return Experiment(name, name, "success", params={"model.name": "m"}, metrics={"metrics.json": flat})
+
+
+def test_table_says_within_noise_worse_and_below_the_bar() -> None:
+    best, close, far = scored("best", 0.120, 0.004), scored("close", 0.126, 0.004), scored("far", 0.150, 0.004, 0)
+    rows = {line.split()[1]: line for line in format_table([far, close, best]).splitlines()[1:]}
+    assert "0.1200 ± 0.0040" in rows["best"] and " best " in rows["best"]
+    assert "within noise" in rows["close"]  # 0.006 apart, band 2 * sqrt(2) * 0.004 = 0.0113
+    assert "worse" in rows["far"] and rows["far"].endswith("BELOW")
+    assert rows["close"].endswith("met")
+    assert against_best(scored("blind", 0.13, None), best, "validation.error_rate") == "no noise band"
+
+
+def test_table_folds_rows_beyond_one_screen() -> None:
+    many = [scored(f"e{i}", 0.12 + i / 1000, 0.004) for i in range(20)]
+    lines = format_table(many, rows_shown=15).splitlines()
+    assert len(lines) == 1 + 15 + 1 and lines[-1] == "... 5 more (--all shows every experiment)"
+    assert len(format_table(many, rows_shown=None).splitlines()) == 21
