@@ -73,7 +73,7 @@ SHOWN_METRICS = ("validation.roc_auc", "test.error_rate", "test.roc_auc")
 # rows shown by default; the rest are folded into one line (`--all` shows them)
 SHOWN_ROWS = 15
 # characters of the params cell: the table stays within a 200-column screen
-PARAMS_WIDTH = 48
+PARAMS_WIDTH = 40
 # parameter groups whose values tell experiments apart in the table
 SHOWN_PARAM_GROUPS = ("model", "features", "evaluate.threshold")
 HIDDEN_PARAMS = ("model.name", "model.estimator", "model.n_jobs")
