@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,9 @@ from census_income.registry import COMMANDS as REGISTRY_COMMANDS
 from census_income.registry import add_registry_commands, registry_command
 from census_income.report import add_report_arguments, report_command
 from census_income.sweep import add_sweep_arguments, sweep_command
+
+# set to any value, errors end in their traceback instead of one line
+DEBUG_VARIABLE = "CENSUS_INCOME_DEBUG"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,36 +49,57 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        if args.command == "params":
-            from census_income.compose import compose_params
-
-            compose_params(args.output, args.conf, args.overrides)
-        elif args.command == "runs":
-            from census_income.runs import format_runs, read_runs
-
-            events = read_runs(log_file())
-            if not events:
-                sys.stdout.write(f"no runs logged yet in {log_file()}\n")
-            else:
-                sys.stdout.write(format_runs(events, args.last) + "\n")
-        elif args.command == "sweep":
-            return sweep_command(args)
-        elif args.command in REGISTRY_COMMANDS:
-            return registry_command(args)
-        elif args.command == "predict":
-            return predict_command(args)
-        elif args.command == "report":
-            return report_command(args)
-        elif args.command == "lineage":
-            lineage_command(args)
-        elif args.command == "check-lock":
-            from census_income.staleness import check_lock
-
-            sys.stdout.write(check_lock() + "\n")
+        return dispatch(args)
     except PipelineError as exc:
         sys.stderr.write(f"census-income {args.command}: {exc}\n")
+        return exc.exit_code
+    except Exception as exc:
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        sys.stderr.write(f"census-income {args.command}: {unexpected(exc)}\n")
         return 1
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command; errors are turned into one line by `main`."""
+    if args.command == "params":
+        from census_income.compose import compose_params
+
+        compose_params(args.output, args.conf, args.overrides)
+    elif args.command == "runs":
+        from census_income.runs import format_runs, read_runs
+
+        events = read_runs(log_file())
+        if not events:
+            sys.stdout.write(f"no runs logged yet in {log_file()}\n")
+        else:
+            sys.stdout.write(format_runs(events, args.last) + "\n")
+    elif args.command == "sweep":
+        return sweep_command(args)
+    elif args.command in REGISTRY_COMMANDS:
+        return registry_command(args)
+    elif args.command == "predict":
+        return predict_command(args)
+    elif args.command == "report":
+        return report_command(args)
+    elif args.command == "lineage":
+        lineage_command(args)
+    elif args.command == "check-lock":
+        from census_income.staleness import check_lock
+
+        sys.stdout.write(check_lock() + "\n")
     return 0
+
+
+def unexpected(exc: BaseException) -> str:
+    """One line for an error no code path foresaw: disk full and other OS errors by their
+    file, anything else by its kind; the traceback is one switch away."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    if isinstance(exc, OSError):
+        return first
+    return f"unexpected {type(exc).__name__}: {first} (set {DEBUG_VARIABLE}=1 for the traceback)"
 
 
 if __name__ == "__main__":

@@ -19,10 +19,8 @@ import argparse
 import contextlib
 import json
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,8 +30,8 @@ from typing import IO, Any
 
 import yaml
 
-from census_income.errors import PipelineError
-from census_income.io import load_model
+from census_income.errors import InputError, PipelineError
+from census_income.io import load_model, load_model_bytes
 from census_income.lineage import recorded_md5
 from census_income.paths import LOCK_FILE
 
@@ -200,11 +198,14 @@ def resolve(spec: str, root: Path) -> ModelRef:
         version = spec
     elif spec in stages(root):
         stage = spec
-    elif (root / spec).is_file():
-        return ModelRef(spec=spec, path=Path(spec).as_posix())
+    elif _same_path(root, spec, art.model_path):
+        return ModelRef(spec=spec, path=art.model_path)
+    elif (root / spec).exists():
+        raise InputError(f"--model {spec}: not the model artifact {art.model_path} that {DVC_FILE} declares; refused")
     else:
-        raise RegistryError(
-            f"--model {spec}: not a registered version (vX.Y.Z), a stage ({', '.join(stages(root))}) or a file"
+        raise InputError(
+            f"--model {spec}: not a registered version (vX.Y.Z), a stage ({', '.join(stages(root))}) "
+            f"or the model file {art.model_path}"
         )
     registered = versions(root)
     if stage is not None:
@@ -223,24 +224,31 @@ def resolve(spec: str, root: Path) -> ModelRef:
     return ModelRef(spec=spec, path=path, commit=found.commit, version=found.version, stage=stage)
 
 
+def _same_path(root: Path, spec: str, declared_path: str) -> bool:
+    """Whether `spec` names the declared path (relative to the project or absolute)."""
+    import os
+
+    given = Path(spec) if Path(spec).is_absolute() else root / spec
+    return os.path.normpath(given.absolute()) == os.path.normpath((root / declared_path).absolute())
+
+
 def recorded_hash(ref: ModelRef, root: Path) -> str:
     """The md5 that the model's own revision of dvc.lock records for its file."""
     return recorded_md5(ref.path, yaml_at(root, ref.commit, LOCK_FILE))
 
 
 def load(ref: ModelRef, root: Path) -> tuple[Any, str]:
-    """The fitted model and its md5, after checking the bytes against that revision's dvc.lock."""
+    """The fitted model and its md5, after checking the bytes against that revision's dvc.lock
+    (and, for a registered version, that it is trusted: see `check_trusted`)."""
     expected = recorded_hash(ref, root)
     if ref.commit is None:
         return load_model(root / ref.path, expected), expected
-    with tempfile.TemporaryDirectory(prefix="census-income-model.") as tmp:
-        local = Path(tmp) / Path(ref.path).name
-        with open_output(root, ref.commit, ref.path) as source, local.open("wb") as target:
-            shutil.copyfileobj(source, target)
-        try:
-            return load_model(local, expected), expected
-        except PipelineError as exc:
-            raise RegistryError(f"{ref.describe()}: {exc}".replace(str(local), ref.path)) from None
+    with open_output(root, ref.commit, ref.path) as source:
+        data = source.read()
+    try:
+        return load_model_bytes(data, expected, ref.path), expected
+    except PipelineError as exc:
+        raise RegistryError(f"{ref.describe()}: {exc}") from None
 
 
 # ---------------------------------------------------------------------- registering
