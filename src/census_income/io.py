@@ -243,10 +243,13 @@ def read_regular(path: Path | str, what: str = "file") -> bytes:
         raise PipelineError(f"{path}: {what} not found") from None
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read the {what}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise PipelineError(f"{path}: {what} is not a regular file")
-        return handle.read()
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
 
 
 def load_model(path: Path | str, expected_md5: str | None) -> Any:
