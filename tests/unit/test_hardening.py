@@ -88,7 +88,9 @@ def test_run_files_appear_together_and_drop_stale_ones(tmp_path: Path) -> None:
 def test_a_killed_runs_folder_is_removed_or_finished_by_the_next(tmp_path: Path) -> None:
     names = [tmp_path / "p.parquet", tmp_path / "p.drift.json"]
     names[1].write_text("old drift")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     pid = int(dead.stdout)
     # killed while writing: its folder is dropped
     unfinished = tmp_path / f".p.parquet.run-{pid}-a.tmp"
