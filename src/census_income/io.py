@@ -100,9 +100,12 @@ class RunFiles:
         assert self.folder is not None and target in self.targets
         return self.folder / target.name
 
-    def __exit__(self, kind: Any, *_: Any) -> None:
+    def __exit__(self, kind: Any, error: Any, *_: Any) -> None:
         assert self.folder is not None
         try:
+            if isinstance(error, OSError):  # disk full and its kind, in one line naming the place
+                reason = error.strerror or str(error).strip().splitlines()[0]
+                raise PipelineError(f"{self.targets[0]}: cannot write: {reason}; nothing written") from None
             if kind is None:
                 # the mark lists what the run wrote (to move in) and the names it did not (to drop)
                 plan = {t.name: "put" if (self.folder / t.name).exists() else "drop" for t in self.targets}

@@ -72,7 +72,8 @@ def test_run_files_appear_together_and_drop_stale_ones(tmp_path: Path) -> None:
     for path in names:
         path.write_text("old run")
     before = snapshot(tmp_path)
-    with pytest.raises(OSError), RunFiles(names) as files:
+    full = pytest.raises(PipelineError, match=r"p\.parquet: cannot write: No space left on device; nothing written$")
+    with full, RunFiles(names) as files:
         files.path(names[0]).write_text("new")
         raise OSError(28, "No space left on device")  # fails half way: nothing changes
     assert snapshot(tmp_path) == before
