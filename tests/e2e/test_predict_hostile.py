@@ -350,20 +350,19 @@ def can_mount_tmpfs() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(not can_mount_tmpfs(), reason="needs `unshare -rm` and tmpfs mounts (user namespaces)")
-@pytest.mark.parametrize("full_at", [*RUN_FILES, "complete"])
-def test_disk_full_while_writing_each_file_loses_nothing(
-    full_at: str, project: Path, previous: Path, lines: list[bytes], tmp_path: Path
-) -> None:
-    """The run writes its files in this order, each on whole pages of the tmpfs: the disk is
-    sized to hold the previous run's files and the new ones before `full_at`, not `full_at`."""
-    order = ["p.parquet", "p.drift.json", "p.rejected.parquet", "p.shadow.json", "complete"]
+WRITE_ORDER = ["p.parquet", "p.drift.json", "p.rejected.parquet", "p.shadow.json", "complete"]
+
+
+def run_on_small_disk(previous: Path, tmp_path: Path, project: Path, full_at: str | None) -> tuple[list[str], str]:
+    """Predict onto a tmpfs holding the previous run's files, sized (in whole pages, as tmpfs
+    counts) for them plus the new files written before `full_at` (all of them when None).
+    Returns what the shell saw (exit, listing, md5 sums) and stderr."""
     pages = {name: -(-(previous / name).stat().st_size // PAGE) for name in RUN_FILES} | {"complete": 1}
-    size = (sum(pages[n] for n in RUN_FILES) + sum(pages[n] for n in order[: order.index(full_at)])) * PAGE
+    before = WRITE_ORDER if full_at is None else WRITE_ORDER[: WRITE_ORDER.index(full_at)]
+    size = (sum(pages[n] for n in RUN_FILES) + sum(pages[n] for n in before)) * PAGE
     mount = tmp_path / "disk"
     mount.mkdir()
-    source = tmp_path / "rows.csv"
-    source.write_bytes(previous.parent.joinpath("rows.csv").read_bytes())
+    source = previous.parent / "rows.csv"
     script = (
         f'mount -t tmpfs -o size={size} tmpfs "{mount}" && cp "{previous}"/* "{mount}"/ && '
         f'"{sys.executable}" -m census_income.cli predict "{source}" -o "{mount}/p.parquet" --model {MODEL} '
@@ -371,17 +370,36 @@ def test_disk_full_while_writing_each_file_loses_nothing(
         f'cd "{mount}" && ls -A && md5sum *'
     )
     result = run(["unshare", "-rm", "sh", "-c", script], project, check=False)
+    return result.stdout.splitlines(), (tmp_path / "err").read_text()
+
+
+needs_tmpfs = pytest.mark.skipif(not can_mount_tmpfs(), reason="needs `unshare -rm` and tmpfs mounts (user namespaces)")
+
+
+@needs_tmpfs
+@pytest.mark.parametrize("full_at", WRITE_ORDER)
+def test_disk_full_while_writing_each_file_loses_nothing(
+    full_at: str, project: Path, previous: Path, tmp_path: Path
+) -> None:
+    report, err = run_on_small_disk(previous, tmp_path, project, full_at)
     TRIED["faults"] += 1
-    report = result.stdout.splitlines()
-    err = (tmp_path / "err").read_text()
-    assert report[0] == "exit 1", f"{result.stdout}{result.stderr}{err}"
+    assert report[0] == "exit 1", f"{report}{err}"
     assert err.count("\n") == 1 and "No space left on device" in err and "Traceback" not in err, err
     listed = report[1 : 1 + len(RUN_FILES)]
-    assert listed == sorted(RUN_FILES), report
+    assert listed == sorted(RUN_FILES), report  # and nothing hidden left behind
     sums = {line.split()[1]: line.split()[0] for line in report[1 + len(RUN_FILES) :]}
     before = snapshot(previous)
     TRIED["outputs lost"] += sum(1 for name, md5 in before.items() if sums.get(name) != md5)
     assert sums == before
+
+
+@needs_tmpfs
+def test_the_disk_sizes_are_exact(project: Path, previous: Path, tmp_path: Path) -> None:
+    """The control: one page more than the last failing size is enough, so each failure above
+    happened at the file it names, not earlier."""
+    report, err = run_on_small_disk(previous, tmp_path, project, None)
+    assert report[0] == "exit 0", f"{report}{err}"
+    assert report[1 : 1 + len(RUN_FILES)] == sorted(RUN_FILES)
 
 
 def test_the_counts(capsys: pytest.CaptureFixture[str]) -> None:
