@@ -228,8 +228,8 @@ def test_only_versions_that_register_made_and_whose_gate_passed_at_their_commit_
     refused = cli(project, "predict", str(registry.sample), "-o", str(out), "--model", "v2.0.0", check=False)
     assert "was not tagged by `census-income register`" in refused and not out.exists()
     assert "(forced: " in cli(project, "promote", "v2.0.0", "prod", "--force")
-    forced = [t for t in tags(project) if t.startswith(f"{NAME}#prod#")]
-    message = run(["git", "for-each-ref", "--format=%(contents)", f"refs/tags/{forced[-1]}"], project).stdout
+    newest = max((t for t in tags(project) if t.startswith(f"{NAME}#prod#")), key=lambda t: int(t.rsplit("#", 1)[1]))
+    message = run(["git", "for-each-ref", "--format=%(contents)", f"refs/tags/{newest}"], project).stdout
     assert message.startswith("census-income promote --force v2.0.0: ")
     cli(project, "predict", str(registry.sample), "-o", str(out), "--model", "prod")
     assert set(pd.read_parquet(out)["model_version"].astype(str)) == {"v2.0.0"}
