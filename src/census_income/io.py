@@ -37,7 +37,8 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise InputError(f"{target}: {target.parent} is not a directory") from None
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    _remove_dead(target.parent, f".{target.name}.")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent))
     staged = tmp / target.name
     try:
         yield staged
@@ -133,6 +134,14 @@ class RunFiles:
                 continue  # a run still going on
             if (folder / self.MARK).exists():
                 self._move_in(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_dead(parent: Path, prefix: str) -> None:
+    """Remove the temporaries `<prefix><pid>-*.tmp` of processes that are gone (killed)."""
+    for folder in parent.glob(f"{prefix}*.tmp"):
+        pid = folder.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
 

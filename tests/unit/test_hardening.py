@@ -200,3 +200,17 @@ def test_an_unforeseen_error_is_one_line_unless_debugging(
     monkeypatch.setenv("CENSUS_INCOME_DEBUG", "1")
     with pytest.raises(IsADirectoryError):
         main(["runs"])
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    left = tmp_path / f".model.joblib.{int(dead.stdout)}-x1.tmp"  # what `kill -9` of a stage leaves
+    left.mkdir()
+    (left / "model.joblib").write_bytes(b"half")
+    live = tmp_path / f".model.joblib.{os.getppid()}-x2.tmp"  # a writer still at work
+    live.mkdir()
+    with atomic_path(tmp_path / "model.joblib") as tmp:
+        tmp.write_bytes(b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "model.joblib"]
