@@ -71,8 +71,11 @@ bench-sweep: setup ## benchmark: default grid on 2 queue workers vs 1 (benchmark
 
 BASE ?= main
 PLOTS_URL ?=
+# CI passes the base and the run's URL in the environment (PR_BASE, PR_PLOTS_URL), read by the shell
+# only: a branch name never goes through make's expansion or a recipe's text
 pr-report: setup ## report against BASE (default main): params, metrics, gates, stages -> reports/pr.md
-	$(RUN) census-income report --base "$(BASE)" $(if $(PLOTS_URL),--plots-url "$(PLOTS_URL)")
+	$(RUN) census-income report --base "$${PR_BASE:-$(BASE)}" $(if $(PLOTS_URL),--plots-url "$(PLOTS_URL)") \
+		$${PR_PLOTS_URL:+--plots-url "$$PR_PLOTS_URL"}
 
 check-lock: setup ## fail, saying what to run, when dvc.lock or params.yaml does not match code, conf/ or data
 	$(RUN) census-income check-lock

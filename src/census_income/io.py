@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from census_income.errors import PipelineError, SourceError
+from census_income.errors import InputError, PipelineError, SourceError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,21 +28,132 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only on success.
 
     Works for files and directories. On any exception the temporary is removed and
-    `target` is left as it was.
+    `target` is left as it was. Only a target of the same kind is replaced: a file never
+    replaces a directory (or a fifo, a device...), so a wrong output name loses nothing.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    check_output_path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"{target}: {target.parent} is not a directory") from None
+    _remove_dead(target.parent, f".{target.name}.")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent))
     staged = tmp / target.name
     try:
         yield staged
         if not staged.exists():
             raise PipelineError(f"{target}: nothing was written")
         if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
+            if not staged.is_dir():
+                raise InputError(f"{target}: is a directory, not a file; refusing to replace it")
+            # an output directory of ours: move the old one into the temporary, removed below
+            target.replace(tmp / f"{target.name}.old")
         staged.replace(target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_output_path(target: Path) -> None:
+    """Refuse, before any work, an output name that holds something other than a file or a
+    directory (fifo, socket, device) or sits under a path that is not a directory."""
+    for parent in target.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise InputError(f"{target}: {parent} is not a directory")
+            break
+    if target.exists() and not target.is_symlink() and not (target.is_file() or target.is_dir()):
+        raise InputError(f"{target}: not a regular file; refusing to replace it")
+
+
+class RunFiles:
+    """The files of one run (say predictions and their side files), written into one hidden folder
+    beside them and moved into place together when the run succeeds: a failed run changes none of
+    them, a successful one replaces all (a named file the run did not write is removed, so no
+    stale file of an earlier run stays beside new ones). A run killed before the end leaves its
+    folder behind; the next run on the same files removes it, or finishes moving its files in
+    when it was killed while doing so (its folder then holds the `complete` mark).
+    """
+
+    MARK = "complete"
+
+    def __init__(self, targets: list[Path]) -> None:
+        self.targets = [Path(t) for t in targets]
+        self.parent = self.targets[0].parent
+        self.prefix = f".{self.targets[0].name}.run-"
+        for target in self.targets:
+            check_output_path(target)
+            if target.is_dir() and not target.is_symlink():
+                raise InputError(f"{target}: is a directory, not a file; refusing to replace it")
+        self.folder: Path | None = None
+
+    def __enter__(self) -> RunFiles:
+        try:
+            self.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InputError(f"{self.targets[0]}: {self.parent} is not a directory") from None
+        self._clean_leftovers()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{self.prefix}{os.getpid()}-", suffix=".tmp", dir=self.parent))
+        return self
+
+    def path(self, target: Path) -> Path:
+        """Where to write `target` during the run."""
+        assert self.folder is not None and target in self.targets
+        return self.folder / target.name
+
+    def __exit__(self, kind: Any, error: Any, *_: Any) -> None:
+        assert self.folder is not None
+        try:
+            if isinstance(error, OSError):  # disk full and its kind, in one line naming the place
+                reason = error.strerror or str(error).strip().splitlines()[0]
+                raise PipelineError(f"{self.targets[0]}: cannot write: {reason}; nothing written") from None
+            if kind is None:
+                # the mark lists what the run wrote (to move in) and the names it did not (to drop)
+                plan = {t.name: "put" if (self.folder / t.name).exists() else "drop" for t in self.targets}
+                mark = self.folder / f"{self.MARK}.tmp"
+                mark.write_text(json.dumps(plan), encoding="utf-8")
+                mark.replace(self.folder / self.MARK)  # whole or absent
+                self._move_in(self.folder)
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _move_in(self, folder: Path) -> None:
+        plan = json.loads((folder / self.MARK).read_text(encoding="utf-8"))
+        for name, action in plan.items():
+            staged, target = folder / name, self.parent / name
+            if action == "drop":
+                target.unlink(missing_ok=True)
+            elif staged.exists():  # else moved in already, before the run was killed
+                staged.replace(target)
+
+    def _clean_leftovers(self) -> None:
+        """Folders of killed runs: finish the one that was moving its files in, drop the others."""
+        for folder in sorted(self.parent.glob(f"{self.prefix}*.tmp")):
+            pid = folder.name[len(self.prefix) :].split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+                continue  # a run still going on
+            if (folder / self.MARK).exists():
+                self._move_in(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_dead(parent: Path, prefix: str) -> None:
+    """Remove the temporaries `<prefix><pid>-*.tmp` of processes that are gone (killed)."""
+    for folder in parent.glob(f"{prefix}*.tmp"):
+        pid = folder.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_source(uri: str) -> bytes:
@@ -51,11 +163,35 @@ def read_source(uri: str) -> bytes:
 
         with fsspec.open(uri, "rb") as handle:
             data: bytes = handle.read()
-    except FileNotFoundError:
-        raise SourceError(f"source {uri}: not found") from None
-    except (OSError, ValueError, ImportError) as exc:
-        raise SourceError(f"source {uri}: cannot read: {exc}".splitlines()[0]) from None
+    except Exception as exc:
+        raise source_error("source", uri, exc) from None
     return data
+
+
+def source_error(what: str, uri: str, exc: BaseException) -> SourceError:
+    """One line for a source that cannot be opened or read, naming it and the reason: not
+    found, a directory, no connection (fsspec's HTTP reports that as not found), no
+    credentials, or the backend's own first line."""
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    names = " ".join(type(e).__name__ for e in chain)
+    if any(isinstance(e, ConnectionError) for e in chain) or "Connector" in names:
+        reason = "cannot connect (connection refused or host unreachable)"
+    elif "NoCredentials" in names or "Credential" in names:
+        reason = "no credentials for this remote (set them in the environment)"
+    elif isinstance(exc, IsADirectoryError):
+        reason = "is a directory, not a file"
+    elif isinstance(exc, FileNotFoundError):
+        reason = "not found"
+    elif isinstance(exc, PermissionError):
+        reason = "permission denied"
+    else:
+        text = str(exc).strip().splitlines()
+        reason = f"cannot read: {type(exc).__name__}" + (f": {text[0][:200]}" if text else "")
+    return SourceError(f"{what} {uri}: {reason}")
 
 
 def md5_file(path: Path | str) -> str:
@@ -107,23 +243,53 @@ def dump_model(model: object, path: Path | str) -> None:
         joblib.dump(model, tmp, compress=3)
 
 
+def read_regular(path: Path | str, what: str = "file") -> bytes:
+    """The bytes of a regular file, read once (not a fifo, device or directory)."""
+    import os
+    import stat
+
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: {what} not found") from None
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PipelineError(f"{path}: {what} is not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
+
+
 def load_model(path: Path | str, expected_md5: str | None) -> Any:
     """Unpickle a model only after its md5 matches the one recorded for it.
 
     Unpickling runs code, so a file that is not the one `dvc.lock` recorded is refused.
+    The bytes are read once, hashed, and unpickled from memory: the file cannot be swapped
+    between the check and the load.
     """
+    return load_model_bytes(read_regular(path, "model file"), expected_md5, str(path))
+
+
+def load_model_bytes(data: bytes, expected_md5: str | None, where: str) -> Any:
+    """Unpickle model bytes already in memory, only when their md5 is `expected_md5`."""
+    import io
+
     import joblib
 
-    path = Path(path)
-    if not path.exists():
-        raise PipelineError(f"{path}: model file not found")
-    actual = md5_file(path)
+    actual = hashlib.md5(data).hexdigest()
     if expected_md5 is not None and actual != expected_md5:
         raise PipelineError(
-            f"{path}: md5 {actual} does not match {expected_md5} recorded in dvc.lock; "
+            f"{where}: md5 {actual} does not match {expected_md5} recorded in dvc.lock; "
             "refusing to load (run `dvc checkout` to restore it)"
         )
-    return joblib.load(path)
+    try:
+        return joblib.load(io.BytesIO(data))
+    except Exception as exc:
+        raise PipelineError(f"{where}: not a model file ({type(exc).__name__})") from None
 
 
 class ParquetChunks:

@@ -12,18 +12,20 @@ are written beside them. Every file appears only when the whole run succeeded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
 from census_income.config import Contract, EvaluateConfig, Schema, SourceFormat, StageConfig
-from census_income.errors import GateError, PipelineError
+from census_income.errors import GateError, InputError, PipelineError
+from census_income.io import RunFiles, source_error
 from census_income.paths import PARAMS_FILE
 from census_income.registry import DVC_FILE, ModelRef, RegistryError, open_output, resolve, text_at, yaml_at
 
@@ -34,8 +36,12 @@ if TYPE_CHECKING:
     from census_income.contracts.gate import Gate
 
 CHUNK_ROWS = 100_000
+# the longest input line (or Parquet row) accepted: far above any real row, far below memory
+MAX_LINE_BYTES = 1 << 20
 ON_BAD_ROWS = ("refuse", "skip")
 TRAIN_SPLIT = "train"
+# what a run writes beside its predictions, `<stem>.<kind>`
+SIDE_FILES = ("rejected.parquet", "drift.json", "shadow.json")
 
 
 class ScoringConfig(StageConfig):
@@ -101,27 +107,59 @@ def _is_data(line: bytes, comment: bytes | None) -> bool:
     return bool((line.split(comment, 1)[0] if comment else line).strip())
 
 
-def input_digest(uri: str, fmt: SourceFormat) -> tuple[str, int]:
-    """md5 of the input's bytes (as DVC computes it) and its number of data rows."""
+@contextlib.contextmanager
+def _opened(uri: str) -> Iterator[IO[bytes]]:
+    """The input's bytes; any failure to open or read it (missing, a directory, no connection,
+    no credentials, not Parquet) is one line naming the input."""
     import fsspec
 
+    try:
+        with fsspec.open(uri, "rb") as handle:
+            yield handle
+    except (PipelineError, GeneratorExit):
+        raise
+    except Exception as exc:
+        raise source_error("input", uri, exc) from None
+
+
+def _lines(handle: IO[bytes], uri: str) -> Iterator[bytes]:
+    """The input's lines, each at most MAX_LINE_BYTES: a longer one refuses the file before it
+    is held in memory whole."""
+    number = 0
+    while line := handle.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(line) > MAX_LINE_BYTES:
+            raise InputError(f"input {uri} line {number}: longer than {MAX_LINE_BYTES:,} bytes; refused")
+        yield line
+
+
+def _parquet(handle: IO[bytes], uri: str) -> Any:
+    """The input as a Parquet file, refused when a row is larger than a text line may be."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(handle)
+    meta = parquet.metadata
+    for group in range(meta.num_row_groups):
+        info = meta.row_group(group)
+        if info.num_rows and info.total_byte_size / info.num_rows > MAX_LINE_BYTES:
+            raise InputError(f"input {uri} row group {group}: rows larger than {MAX_LINE_BYTES:,} bytes; refused")
+    return parquet
+
+
+def input_digest(uri: str, fmt: SourceFormat) -> tuple[str, int]:
+    """md5 of the input's bytes (as DVC computes it) and its number of data rows."""
     digest = hashlib.md5()
     rows = 0
     comment = fmt.comment.encode(fmt.encoding) if fmt.comment else None
-    try:
-        with fsspec.open(uri, "rb") as handle:
-            if uri.lower().endswith(".parquet"):
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-                import pyarrow.parquet as pq
-
-                handle.seek(0)
-                return digest.hexdigest(), int(pq.ParquetFile(handle).metadata.num_rows)
-            for line in handle:
-                digest.update(line)
-                rows += _is_data(line, comment)
-    except FileNotFoundError:
-        raise PipelineError(f"input {uri}: not found") from None
+    with _opened(uri) as handle:
+        if uri.lower().endswith(".parquet"):
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+            handle.seek(0)
+            return digest.hexdigest(), int(_parquet(handle, uri).metadata.num_rows)
+        for line in _lines(handle, uri):
+            digest.update(line)
+            rows += _is_data(line, comment)
     return digest.hexdigest(), max(rows - int(fmt.header), 0)
 
 
@@ -131,17 +169,14 @@ def read_chunks(uri: str, fmt: SourceFormat, label: str, chunk_rows: int = CHUNK
     Text is cut at line ends and each piece parsed by `parse_source` (the pipeline's own parser);
     a headerless file without the label column gets the other names in order.
     """
-    import fsspec
     import pandas as pd
 
     from census_income.data.ingest import parse_source
 
     if uri.lower().endswith(".parquet"):
-        import pyarrow.parquet as pq
-
         first = 0
-        with fsspec.open(uri, "rb") as handle:
-            for batch in pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows):
+        with _opened(uri) as handle:
+            for batch in _parquet(handle, uri).iter_batches(batch_size=chunk_rows):
                 frame: pd.DataFrame = batch.to_pandas()
                 frame.index = pd.RangeIndex(first, first + len(frame))
                 first += len(frame)
@@ -162,8 +197,8 @@ def read_chunks(uri: str, fmt: SourceFormat, label: str, chunk_rows: int = CHUNK
     header: bytes | None = None
     lines: list[bytes] = []
     first = 0
-    with fsspec.open(uri, "rb") as handle:
-        for line in handle:
+    with _opened(uri) as handle:
+        for line in _lines(handle, uri):
             if not _is_data(line, comment):
                 continue
             if fmt.header and header is None:
@@ -329,20 +364,23 @@ def predict(
     chunk_rows: int = CHUNK_ROWS,
 ) -> Outcome:
     """Score `source` with `model` into `output` (Parquet) plus the side files; see the module."""
+    import pandas as pd
+
     from census_income.contracts.gate import Gate
     from census_income.io import ParquetChunks, write_json, write_parquet
     from census_income.scoring import PSI_DRIFT, DriftMonitor, ShadowComparison, feature_bins, format_drift, score
     from census_income.stage import StageRun
 
     started = time.perf_counter()
+    files = run_files(output)  # an output name that would lose anything is refused before any work
     primary = load_scorer(model, root)
     second = load_scorer(shadow, root) if shadow else None
     cfg, schema = primary.cfg, primary.cfg.schema_
     if second is not None and second.cfg.schema_.features != schema.features:
-        raise PipelineError(f"--shadow {shadow}: its model reads other columns than {primary.ref.label}")
+        raise InputError(f"--shadow {shadow}: its model reads other columns than {primary.ref.label}")
     input_md5, rows_in = input_digest(source, cfg.format)
     if rows_in == 0:
-        raise PipelineError(f"input {source}: no rows to score")
+        raise InputError(f"input {source}: no rows to score")
     train = training_rows(primary, root)
     monitor = DriftMonitor(feature_bins(train, schema.categorical, schema.numeric))
     del train
@@ -354,12 +392,12 @@ def predict(
     run = StageRun("predict")
     threshold = PSI_DRIFT if drift_threshold is None else drift_threshold
     rejected = []
-    with ParquetChunks(output, rows_in, f"scoring with {primary.ref.label}") as writer:
+    with files, ParquetChunks(files.path(output), rows_in, f"scoring with {primary.ref.label}") as writer:
         for raw in read_chunks(source, cfg.format, schema.label.column, chunk_rows):
             try:
                 prepared, bad = checked_rows(raw, cfg, Gate("predict", run, "fail"), skip=on_bad_rows == "skip")
             except GateError as exc:
-                raise GateError(
+                raise InputError(
                     f"input {source} refused (rows {raw.index[0]}-{raw.index[-1]}), nothing written; "
                     f"`--on-bad-rows=skip` scores the good rows:\n{exc}"
                 ) from None
@@ -373,7 +411,7 @@ def predict(
                 compare.update(prepared, scores, score(second.model, prepared))
             writer.write(predictions_frame(prepared, scores, cfg.evaluate.threshold, primary.ref.label, input_md5))
         if monitor.rows == 0:
-            raise PipelineError(f"input {source}: no row passed the input contract; nothing written")
+            raise InputError(f"input {source}: no row passed the input contract; nothing written")
         drift = {
             "model": primary.ref.label,
             "commit": primary.ref.commit,
@@ -388,12 +426,13 @@ def predict(
                 f"input {source}: drift against the {drift['reference']} in {shifted} "
                 f"(PSI >= {threshold}); --fail-on-drift: nothing written\n{format_drift(drift)}"
             )
-    write_json(drift, side_path(output, "drift.json"))
-    _replace(side_path(output, "rejected.parquet"), rejected, write_parquet)
-    compared = None
-    if compare is not None and second is not None:
-        compared = {"primary": primary.ref.label, "shadow": second.ref.label, **compare.summary()}
-    _replace(side_path(output, "shadow.json"), compared, write_json)
+        write_json(drift, files.path(side_path(output, "drift.json")))
+        if rejected:
+            write_parquet(pd.concat(rejected), files.path(side_path(output, "rejected.parquet")))
+        compared = None
+        if compare is not None and second is not None:
+            compared = {"primary": primary.ref.label, "shadow": second.ref.label, **compare.summary()}
+            write_json(compared, files.path(side_path(output, "shadow.json")))
     return Outcome(
         rows_in=rows_in,
         rows_scored=monitor.rows,
@@ -404,16 +443,9 @@ def predict(
     )
 
 
-def _replace(path: Path, content: Any, write: Any) -> None:
-    """Write a side file, or remove a stale one from an earlier run when there is nothing to say."""
-    if content is None or (isinstance(content, list) and not content):
-        path.unlink(missing_ok=True)
-        return
-    if isinstance(content, list):
-        import pandas as pd
-
-        content = pd.concat(content)
-    write(content, path)
+def run_files(output: Path) -> RunFiles:
+    """The files one run writes, which appear together or not at all (see `RunFiles`)."""
+    return RunFiles([output, *(side_path(output, kind) for kind in SIDE_FILES)])
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
@@ -435,7 +467,7 @@ def predict_command(args: argparse.Namespace) -> int:
     from census_income.scoring import format_drift, format_shadow
 
     if args.chunk_rows < 1:
-        raise PipelineError("--chunk-rows must be at least 1")
+        raise InputError("--chunk-rows must be at least 1")
     outcome = predict(
         Path.cwd(),
         args.model,

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,8 +31,8 @@ from typing import IO, Any
 
 import yaml
 
-from census_income.errors import PipelineError
-from census_income.io import load_model
+from census_income.errors import InputError, PipelineError
+from census_income.io import load_model, load_model_bytes
 from census_income.lineage import recorded_md5
 from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE
 
@@ -200,11 +199,14 @@ def resolve(spec: str, root: Path) -> ModelRef:
         version = spec
     elif spec in stages(root):
         stage = spec
-    elif (root / spec).is_file():
-        return ModelRef(spec=spec, path=Path(spec).as_posix())
+    elif _same_path(root, spec, art.model_path):
+        return ModelRef(spec=spec, path=art.model_path)
+    elif (root / spec).exists():
+        raise InputError(f"--model {spec}: not the model artifact {art.model_path} that {DVC_FILE} declares; refused")
     else:
-        raise RegistryError(
-            f"--model {spec}: not a registered version (vX.Y.Z), a stage ({', '.join(stages(root))}) or a file"
+        raise InputError(
+            f"--model {spec}: not a registered version (vX.Y.Z), a stage ({', '.join(stages(root))}) "
+            f"or the model file {art.model_path}"
         )
     registered = versions(root)
     if stage is not None:
@@ -223,24 +225,34 @@ def resolve(spec: str, root: Path) -> ModelRef:
     return ModelRef(spec=spec, path=path, commit=found.commit, version=found.version, stage=stage)
 
 
+def _same_path(root: Path, spec: str, declared_path: str) -> bool:
+    """Whether `spec` names the declared path (relative to the project or absolute)."""
+    import os
+
+    given = Path(spec) if Path(spec).is_absolute() else root / spec
+    return os.path.normpath(given.absolute()) == os.path.normpath((root / declared_path).absolute())
+
+
 def recorded_hash(ref: ModelRef, root: Path) -> str:
     """The md5 that the model's own revision of dvc.lock records for its file."""
     return recorded_md5(ref.path, yaml_at(root, ref.commit, LOCK_FILE))
 
 
 def load(ref: ModelRef, root: Path) -> tuple[Any, str]:
-    """The fitted model and its md5, after checking the bytes against that revision's dvc.lock."""
+    """The fitted model and its md5, after checking the bytes against that revision's dvc.lock
+    (and, for a registered version, that it is trusted: see `check_trusted`)."""
     expected = recorded_hash(ref, root)
     if ref.commit is None:
         return load_model(root / ref.path, expected), expected
-    with tempfile.TemporaryDirectory(prefix="census-income-model.") as tmp:
-        local = Path(tmp) / Path(ref.path).name
-        with open_output(root, ref.commit, ref.path) as source, local.open("wb") as target:
-            shutil.copyfileobj(source, target)
-        try:
-            return load_model(local, expected), expected
-        except PipelineError as exc:
-            raise RegistryError(f"{ref.describe()}: {exc}".replace(str(local), ref.path)) from None
+    name = declared(yaml_at(root, ref.commit, DVC_FILE)).model
+    version = ref.version or ""
+    check_trusted(root, name, version, ref.commit, force=forced(root, name, version))
+    with open_output(root, ref.commit, ref.path) as source:
+        data = source.read()
+    try:
+        return load_model_bytes(data, expected, ref.path), expected
+    except PipelineError as exc:
+        raise RegistryError(f"{ref.describe()}: {exc}") from None
 
 
 # ---------------------------------------------------------------------- registering
@@ -268,12 +280,16 @@ def gate_failures(summaries: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
-def quality_gates(root: Path, model_path: str) -> dict[str, dict[str, Any]]:
-    """The gate summaries of the stages that evaluate the model (stages with the model as a dep)."""
-    stages_ = yaml_at(root, None, DVC_FILE).get("stages") or {}
+def quality_gates(root: Path, commit: str | None) -> dict[str, dict[str, Any]]:
+    """The gate summaries of the stages that evaluate the model (stages with the model as a dep),
+    as committed at `commit`: its dvc.yaml, and each summary's bytes as its dvc.lock records them.
+    Never the workspace, which anyone can edit."""
+    dvc_yaml = yaml_at(root, commit, DVC_FILE)
+    lock = yaml_at(root, commit, LOCK_FILE)
+    model_path = declared(dvc_yaml).model_path
     paths = [
         entry if isinstance(entry, str) else next(iter(entry))
-        for stage in stages_.values()
+        for stage in (dvc_yaml.get("stages") or {}).values()
         if model_path in [d if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
         for entry in stage.get("outs", [])
         if Path(entry if isinstance(entry, str) else next(iter(entry))).parent == GATE_SUMMARIES_DIR
@@ -281,10 +297,61 @@ def quality_gates(root: Path, model_path: str) -> dict[str, dict[str, Any]]:
     summaries = {}
     for path in paths:
         try:
-            summaries[path] = json.loads((root / path).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            summaries[path] = {"(missing or not JSON)": {"success": False}}
+            with open_output(root, commit, path) as handle:
+                data = handle.read()
+            if hashlib.md5(data).hexdigest() != recorded_md5(path, lock):
+                raise RegistryError(f"{path}: bytes differ from dvc.lock")
+            summaries[path] = json.loads(data)
+        except (PipelineError, json.JSONDecodeError, UnicodeDecodeError):
+            summaries[path] = {"(missing, not JSON or not as dvc.lock records it)": {"success": False}}
     return summaries
+
+
+def quality_failures(root: Path, commit: str | None) -> list[str]:
+    """Why the model of `commit` did not pass its quality bar (empty: it passed). The one answer
+    to that question: register, promote, loading a version and CI on main (`census-income
+    check-quality`, on the workspace it just reproduced: `commit` None) all ask it."""
+    summaries = quality_gates(root, commit)
+    return gate_failures(summaries) if summaries else ["no gate summary"]
+
+
+# ------------------------------------------------------------------ trust in a version
+# the first words of the messages of tags this project writes: `register`'s version tags, and
+# the stage tags of a promotion forced past an unverified version (the override, on record)
+REGISTERED_BY = "census-income register"
+FORCED_BY = "census-income promote --force"
+
+
+def tag_message(root: Path, tag: str) -> str:
+    """The message of an annotated tag ('' for a lightweight one or none)."""
+    return git(root, "for-each-ref", "--format=%(contents)", f"refs/tags/{tag}").strip()
+
+
+def unverified(root: Path, name: str, version: str) -> str | None:
+    """Why a version's tag is not trusted as made by `census-income register`, or None."""
+    if not tag_message(root, f"{name}@{version}").startswith(REGISTERED_BY):
+        return f"{name}@{version} was not tagged by `census-income register` (a `gto register` or git tag)"
+    return None
+
+
+def forced(root: Path, name: str, version: str) -> bool:
+    """Whether a promotion of `version` was forced past its being unverified (and so recorded)."""
+    listed = git(root, "for-each-ref", "--format=%(refname:short)", f"refs/tags/{name}#*").split()
+    return any(tag_message(root, tag).startswith(f"{FORCED_BY} {version}") for tag in listed)
+
+
+def check_trusted(root: Path, name: str, version: str, commit: str, force: bool = False) -> str | None:
+    """Refuse a version whose quality bar failed at its commit, or (unless `force`) whose tag
+    `census-income register` did not make; the reason it is unverified when forced."""
+    failed = quality_failures(root, commit)
+    if failed:
+        raise RegistryError(
+            f"{name}@{version}: the model-quality gate did not pass at commit {commit[:7]} ({', '.join(failed)})"
+        )
+    reason = unverified(root, name, version)
+    if reason and not force:
+        raise RegistryError(f"{reason}; refused (`census-income promote --force` overrides, on record)")
+    return reason
 
 
 def register(root: Path, version: str | None = None, bump: str | None = None, push: bool = False) -> Version:
@@ -304,16 +371,19 @@ def register(root: Path, version: str | None = None, bump: str | None = None, pu
         raise RegistryError(
             f"register: `dvc status` is not clean ({', '.join(stale[:5])}): run `dvc repro` and commit dvc.lock"
         )
-    summaries = quality_gates(root, art.model_path)
-    failed = gate_failures(summaries)
-    if not summaries or failed:
-        raise RegistryError(f"register: the model-quality gate did not pass ({', '.join(failed) or 'no gate summary'})")
+    head = git(root, "rev-parse", "HEAD").strip()
+    failed = quality_failures(root, head)
+    if failed:
+        raise RegistryError(f"register: the model-quality gate did not pass ({', '.join(failed)})")
+    if push:
+        remote_url(root)
     try:
         event = api.register(
             str(root),
             art.model,
-            "HEAD",
+            head,
             version=version,
+            message=f"{REGISTERED_BY}: quality gates passed and dvc status clean at {head}",
             bump_major=bump == "major",
             bump_minor=bump == "minor",
             bump_patch=bump == "patch",
@@ -330,8 +400,9 @@ def holders(root: Path, stage: str) -> list[str]:
     return [v.version for v in versions(root) if stage in v.stages]
 
 
-def promote(root: Path, version: str, stage: str, push: bool = False) -> list[str]:
-    """Put `version` in `stage` and take the stage from any other version; what changed, in words."""
+def promote(root: Path, version: str, stage: str, push: bool = False, force: bool = False) -> list[str]:
+    """Put `version` in `stage` and take the stage from any other version; what changed, in words.
+    Only a trusted version (see `check_trusted`); `force` lets an unverified one in, on record."""
     from gto import api
     from gto.exceptions import GTOException
 
@@ -339,24 +410,40 @@ def promote(root: Path, version: str, stage: str, push: bool = False) -> list[st
     allowed = stages(root)
     if allowed and stage not in allowed:
         raise RegistryError(f"promote: unknown stage {stage} (allowed: {', '.join(allowed)}; see .gto)")
-    if version not in [v.version for v in versions(root)]:
+    found = [v for v in versions(root) if v.version == version]
+    if not found:
         raise RegistryError(f"promote: {art.model}@{version} is not registered")
+    reason = check_trusted(root, art.model, version, found[0].commit, force=force)
     current = holders(root, stage)
     if current == [version]:
         return [f"{art.model} {version} is already in {stage}"]
+    if push:
+        remote_url(root)
     _after_last_tag(root, art.model)
     changes = []
+    message = f"{FORCED_BY} {version}: {reason}" if reason else None
     try:
         for other in current:
             if other != version:
                 api.unassign(str(root), art.model, version=other, stage=stage, push=push)
                 changes.append(f"{stage}: unassigned from {other}")
         if version not in current:
-            api.assign(str(root), art.model, stage, version=version, push=push)
-            changes.append(f"{stage}: assigned to {version}")
+            api.assign(str(root), art.model, stage, version=version, message=message, push=push)
+            changes.append(f"{stage}: assigned to {version}" + (f" (forced: {reason})" if reason else ""))
     except GTOException as exc:
         raise RegistryError(f"promote: {exc}") from None
+    if push:
+        changes.append(f"pushed to {remote_url(root)}")
     return changes
+
+
+def remote_url(root: Path, remote: str = "origin") -> str:
+    """`origin (<url>)`: the git remote that `--push` pushes tags to (GTO pushes to origin)."""
+    try:
+        url = git(root, "remote", "get-url", remote).strip()
+    except RegistryError:
+        raise RegistryError(f"--push: no git remote `{remote}` to push the tags to") from None
+    return f"{remote} ({url})"
 
 
 def previous_holder(root: Path, stage: str, current: str) -> str:
@@ -417,6 +504,7 @@ class VersionInfo:
     created_at: datetime
     data_md5: str | None
     metrics: dict[str, float | None] = field(default_factory=dict)
+    trust: str = "verified"
 
 
 def describe(root: Path) -> list[VersionInfo]:
@@ -438,9 +526,17 @@ def describe(root: Path) -> list[VersionInfo]:
                 created_at=entry.created_at,
                 data_md5=data_md5,
                 metrics=_headline(root, entry.commit, dvc_yaml),
+                trust=trust(root, art.model, entry),
             )
         )
     return infos
+
+
+def trust(root: Path, name: str, entry: Version) -> str:
+    """`verified`, `unverified` (not tagged by `census-income register`) or `gate failed`."""
+    if quality_failures(root, entry.commit):
+        return "gate failed"
+    return "unverified" if unverified(root, name, entry.version) else "verified"
 
 
 def _headline(root: Path, commit: str, dvc_yaml: dict[str, Any]) -> dict[str, float | None]:
@@ -458,12 +554,13 @@ def format_versions(name: str, infos: list[VersionInfo]) -> str:
     if not infos:
         return f"no version of {name} is registered yet (`census-income register`)"
     metric_names = list(infos[0].metrics)
-    header = ["version", "stage", "commit", "registered", "data md5", *metric_names]
+    header = ["version", "stage", "commit", "trust", "registered", "data md5", *metric_names]
     rows = [
         [
             info.version,
             ", ".join(info.stages) or "-",
             info.commit[:7],
+            info.trust.replace(" ", "-"),
             info.created_at.strftime("%Y-%m-%d %H:%M"),
             (info.data_md5 or "-")[:8],
             *("-" if info.metrics[m] is None else f"{info.metrics[m]:.4f}" for m in metric_names),
@@ -492,6 +589,9 @@ def add_registry_commands(commands: Any) -> None:
     promote_.add_argument("version", help="a registered version, vX.Y.Z")
     promote_.add_argument("stage", help="the stage, e.g. prod")
     promote_.add_argument("--push", action="store_true", help="push the tags to the git remote")
+    promote_.add_argument(
+        "--force", action="store_true", help="promote a version not tagged by `register` (recorded in the stage tag)"
+    )
 
     rollback_ = commands.add_parser("rollback", help="move a stage back to the version that held it before")
     rollback_.add_argument("--stage", default="prod")
@@ -507,8 +607,11 @@ def registry_command(args: argparse.Namespace) -> int:
         registered = register(root, version=args.version, bump=args.bump, push=args.push)
         name = model_artifact(root).model
         sys.stdout.write(f"registered {name}@{registered.version} at commit {registered.commit[:7]}\n")
+        if args.push:
+            sys.stdout.write(f"pushed to {remote_url(root)}\n")
     elif args.command == "promote":
-        sys.stdout.write("\n".join(promote(root, args.version, args.stage, push=args.push)) + "\n")
+        changes = promote(root, args.version, args.stage, push=args.push, force=args.force)
+        sys.stdout.write("\n".join(changes) + "\n")
     elif args.command == "rollback":
         sys.stdout.write("\n".join(rollback(root, args.stage, push=args.push)) + "\n")
     else:

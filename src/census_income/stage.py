@@ -74,8 +74,9 @@ class _JsonLines(logging.Handler):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(event, sort_keys=True) + "\n")
-        except OSError:
-            self.handleError(record)
+        except OSError as exc:
+            # the console line still says what happened; no logging traceback on top of it
+            sys.stderr.write(f"(not logged to {self.path}: {exc.strerror or exc})\n")
 
 
 def configure_logging() -> None:
@@ -144,6 +145,9 @@ def run_stage(
         body(run, args)
     except PipelineError as exc:
         status, message = "failed", str(exc)
+    except OSError as exc:  # disk full, permissions: one line naming the file, like any error here
+        where = f": {exc.filename}" if exc.filename else ""
+        status, message = "failed", f"{exc.strerror}{where}" if exc.strerror else str(exc).splitlines()[0]
     except KeyboardInterrupt:
         status, message = "interrupted", "interrupted"
     wall = time.perf_counter() - started

@@ -210,3 +210,60 @@ def test_register_refuses_unless_the_commit_is_reproduced_and_gated(reproduced_p
     refused = cli(project, "register", check=False)
     assert "model-quality gate did not pass (reports/gates/evaluate.json: metrics-test)" in refused
     assert tags(project) == []
+
+
+def test_only_versions_that_register_made_and_whose_gate_passed_at_their_commit_are_served(
+    registry: Registry, tmp_path: Path
+) -> None:
+    project = tmp_path / "trust"
+    shutil.copytree(registry.project, project, symlinks=True)
+    out = tmp_path / "p.parquet"
+    # a tag made by `gto register`, not by `census-income register`: listed, refused, forced on record
+    same_model = commit(project, "nothing changed: the model of v1.1.0 on a new commit")
+    run(["gto", "register", NAME, same_model, "--version", "v2.0.0"], project)
+    listed = {line.split()[0]: line.split() for line in cli(project, "models").splitlines()[2:]}
+    assert (listed["v2.0.0"][3], listed["v1.1.0"][3]) == ("unverified", "verified")
+    refused = cli(project, "promote", "v2.0.0", "prod", check=False)
+    assert refused.startswith("exit 1") and "was not tagged by `census-income register`" in refused
+    refused = cli(project, "predict", str(registry.sample), "-o", str(out), "--model", "v2.0.0", check=False)
+    assert "was not tagged by `census-income register`" in refused and not out.exists()
+    assert "(forced: " in cli(project, "promote", "v2.0.0", "prod", "--force")
+    newest = max((t for t in tags(project) if t.startswith(f"{NAME}#prod#")), key=lambda t: int(t.rsplit("#", 1)[1]))
+    message = run(["git", "for-each-ref", "--format=%(contents)", f"refs/tags/{newest}"], project).stdout
+    assert message.startswith("census-income promote --force v2.0.0: ")
+    cli(project, "predict", str(registry.sample), "-o", str(out), "--model", "prod")
+    assert set(pd.read_parquet(out)["model_version"].astype(str)) == {"v2.0.0"}
+
+    # a model whose quality gate failed (committed in `mode: warn`), tagged by gto: refused even forced
+    gates = project / "reports" / "gates" / "evaluate.json"
+    summary = json.loads(gates.read_text())
+    summary["metrics-test"]["success"] = False
+    gates.write_text(json.dumps(summary))
+    run(["dvc", "commit", "--force", "--quiet", "evaluate"], project)
+    weak = commit(project, "a model whose quality gate failed")
+    run(["gto", "register", NAME, weak, "--version", "v3.0.0"], project)
+    refused = cli(project, "promote", "v3.0.0", "prod", "--force", check=False)
+    assert f"model-quality gate did not pass at commit {weak[:7]}" in refused
+    refused = cli(project, "predict", str(registry.sample), "-o", str(out), "--model", "v3.0.0", check=False)
+    assert "model-quality gate did not pass" in refused
+
+    # trust is read at the version's commit, never from the workspace: the failed gate file in
+    # the workspace does not stop v1.0.0, a passing one would not let v3.0.0 in
+    assert "prod: assigned to v1.0.0" in cli(project, "promote", "v1.0.0", "prod")
+    summary["metrics-test"]["success"] = True
+    gates.write_text(json.dumps(summary))
+    assert "model-quality gate did not pass" in cli(project, "promote", "v3.0.0", "prod", "--force", check=False)
+
+
+def test_push_names_its_remote_and_fails_without_one(registry: Registry, tmp_path: Path) -> None:
+    project = tmp_path / "push"
+    shutil.copytree(registry.project, project, symlinks=True)
+    before = tags(project)
+    refused = cli(project, "promote", "v1.0.0", "staging", "--push", check=False)
+    assert "--push: no git remote `origin` to push the tags to" in refused
+    assert tags(project) == before
+    remote = tmp_path / "remote.git"
+    run(["git", "init", "-q", "--bare", str(remote)], tmp_path)
+    run(["git", "remote", "add", "origin", str(remote)], project)
+    assert f"pushed to origin ({remote})" in cli(project, "promote", "v1.0.0", "staging", "--push")
+    assert any("#staging#" in t for t in run(["git", "tag"], remote).stdout.split())

@@ -82,7 +82,7 @@ def test_a_missing_column_refuses_the_file_with_the_report(project: Path, tmp_pa
     # native-country and the label cut off: 13 columns
     source = write_rows(tmp_path / "missing.csv", [line.rsplit(",", 2)[0] for line in data_lines(project)[:300]])
     code, output = predict(project, source, tmp_path / "p.parquet")
-    assert code == 1
+    assert code == 2
     assert "refused (rows 0-299), nothing written" in output
     assert "expect_table_columns_to_match_set" in output
     assert "native-country" in output
@@ -94,7 +94,7 @@ def test_an_out_of_range_value_refuses_the_file_and_skip_scores_the_rest(project
     lines[3] = with_field(lines[3], 0, "150")  # age
     out = tmp_path / "p.parquet"
     code, output = predict(project, write_rows(tmp_path / "old.csv", lines), out)
-    assert code == 1
+    assert code == 2
     assert "expect_column_values_to_be_between column=age unexpected=1" in output
     assert "e.g. [150] at rows [3]" in output
     assert written(tmp_path) == []

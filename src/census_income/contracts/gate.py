@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("census_income")
 SHOWN_VALUES = 5
+# what a kept result holds at most of each list (offending values, row numbers) and of each text
+KEPT_VALUES = 20
+KEPT_CHARS = 200
 
 
 @dataclass
@@ -168,7 +171,26 @@ class Gate:
 
     def _keep(self, suite: str, payload: dict[str, Any]) -> None:
         with atomic_path(self.results_path(suite)) as tmp:
-            tmp.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+            kept = {
+                **payload,
+                "results": [
+                    {**item, **{key: sampled(item[key]) for key in ("result", "exception_info") if key in item}}
+                    for item in payload.get("results", [])
+                ],
+            }
+            tmp.write_text(json.dumps(kept, indent=1, default=str), encoding="utf-8")
+
+
+def sampled(value: Any, width: int = KEPT_CHARS) -> Any:
+    """An expectation's result with every list cut to a sample and every text to `width` characters: the kept
+    result says which values offended, it never copies the raw input (a 64 MB line included)."""
+    if isinstance(value, dict):
+        return {key: sampled(item, width) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [sampled(item, width) for item in value[:KEPT_VALUES]]
+    if isinstance(value, str) and len(value) > width:
+        return f"{value[: width - 3]}..."
+    return value
 
 
 def format_summaries(summaries: dict[str, dict[str, dict[str, Any]]]) -> str:
