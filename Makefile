@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 UV ?= $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.uv/bin/uv)
 # pip of the Python outside the activated venv (uv's venvs have no pip)
 OUTSIDE_VENV := PATH="$(if $(VIRTUAL_ENV),$(subst $(VIRTUAL_ENV)/bin:,,$(PATH)),$(PATH))"
+# .venv/bin first for what the commands start in turn (dvc runs each stage as `python -m ...`)
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 export UV_COMPILE_BYTECODE := 1
 export NO_MKDOCS_2_WARNING := 1
 # what `make setup-spark` / `make setup-notebooks` opted into stays installed on every later sync
@@ -19,20 +21,23 @@ SYNC := $(UV) sync --frozen $(if $(wildcard $(VENV)/.with-spark),--extra spark) 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 
-$(CURDIR)/.uv/bin/uv:
-	$(OUTSIDE_VENV) python3 -m pip install --quiet --disable-pip-version-check --target .uv "uv>=0.5,<0.14"
+# uv is needed only when .venv must be synced: no uv, no network, as long as .venv is current
+ENSURE_UV = @test -x "$(UV)" || $(OUTSIDE_VENV) python3 -m pip install --quiet --disable-pip-version-check --target .uv "uv>=0.5,<0.14"
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+$(VENV)/.synced: pyproject.toml uv.lock
+	$(ENSURE_UV)
 	$(SYNC)
 	@touch $@
 
 setup: $(VENV)/.synced ## create the locked environment (.venv) from uv.lock: lean, no Spark, no Jupyter
 
 setup-spark: setup ## add the spark extra (pyspark, for `engine=spark` and its tests; needs Java 17)
+	$(ENSURE_UV)
 	$(SYNC) --extra spark
 	@touch $(VENV)/.with-spark
 
 setup-notebooks: setup ## add the notebooks group (papermill, ipykernel: `make notebooks` and its tests)
+	$(ENSURE_UV)
 	$(SYNC) --group notebooks
 	@touch $(VENV)/.with-notebooks
 
