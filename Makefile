@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export UV_COMPILE_BYTECODE := 1
 export NO_MKDOCS_2_WARNING := 1
 # what `make setup-spark` / `make setup-notebooks` opted into stays installed on every later sync
-SYNC := $(UV) sync --frozen $(if $(wildcard $(VENV)/.with-spark),--extra spark) $(if $(wildcard $(VENV)/.with-notebooks),--group notebooks)
+SYNC := $(UV) sync --frozen $$(test -e $(VENV)/.with-spark && echo --extra spark) $$(test -e $(VENV)/.with-notebooks && echo --group notebooks)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-spark setup-notebooks repro test test-fast lint format typecheck params check-params bench clean docs data-docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring notebook notebooks nbstripout lineage bench-large bench-spark
