@@ -19,7 +19,7 @@ SYNC := $(UV) sync --frozen $$(test -e $(VENV)/.with-spark && echo --extra spark
 .PHONY: help setup setup-spark setup-notebooks repro test test-fast lint format typecheck params check-params bench clean docs data-docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring notebook notebooks nbstripout lineage bench-large bench-spark
 
 help: ## show this help
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-16s %s\n", $$1, $$2}'
 
 # uv is needed only when .venv must be synced: no uv, no network, as long as .venv is current
 ENSURE_UV = @test -x "$(UV)" || $(OUTSIDE_VENV) python3 -m pip install --quiet --disable-pip-version-check --target .uv "uv>=0.5,<0.14"
