@@ -35,5 +35,5 @@ def gate_results_dir() -> Path:
 
 
 def data_docs_dir() -> Path:
-    """Great Expectations Data Docs built from those results by `make docs` (git-ignored)."""
+    """Great Expectations Data Docs built from those results by `make data-docs` (git-ignored)."""
     return Path(os.environ.get("CENSUS_INCOME_DOCS_DIR", "logs/data-docs"))

@@ -1,5 +1,8 @@
 """The notebooks run top to bottom, as committed, in a reproduced copy of the project.
 
+They need the opt-in `notebooks` group (`make setup-notebooks`; CI installs it): without it
+every test here is skipped, saying so.
+
 The copy gets a history worth comparing: the reproduced state committed, an experiment that
 changes the decision threshold (`dvc exp run`, only evaluate reruns), and that experiment
 committed as the next revision. Each notebook then runs in a fresh kernel of this environment's
@@ -21,9 +24,13 @@ import nbformat
 import pandas as pd
 import pytest
 import yaml
-from nbclient import NotebookClient
 
 from tests.conftest import output_hashes, project_env, run
+
+WITHOUT_GROUP = "the notebooks group is not installed: run make setup-notebooks"
+nbclient = pytest.importorskip("nbclient", reason=WITHOUT_GROUP)
+pytest.importorskip("ipykernel", reason=WITHOUT_GROUP)
+pytest.importorskip("papermill", reason=WITHOUT_GROUP)
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +80,7 @@ def execute(project: Path, name: str, kernel: str, parameters: str | None = None
     env = project_env(project)
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures become outputs
     env["IPYTHONDIR"] = str(project.parent / "ipython")  # no user profile, history written here
-    client = NotebookClient(
+    client = nbclient.NotebookClient(
         notebook,
         kernel_name=kernel,
         timeout=CELL_TIMEOUT,
@@ -140,3 +147,22 @@ def test_compare_experiments_shows_revisions_and_the_experiment(history: History
         assert name in listed
     assert "evaluate.threshold" in shown  # the one parameter that differs
     assert images(notebook) == plotting_cells(notebook) == 3
+
+
+def test_make_notebooks_runs_them_headless_at_a_revision(history: History, kernel: str) -> None:
+    """`make notebooks REV=...`: papermill sets REV in each notebook, nbconvert writes the HTML."""
+    first = history.revisions[1]
+    venv = history.project / ".venv"
+    if not venv.exists():
+        venv.symlink_to(Path(sys.prefix), target_is_directory=True)  # the project's .venv is this one
+    env = project_env(history.project)
+    env["IPYTHONDIR"] = str(history.project.parent / "ipython")
+    run(["make", "notebooks", f"REV={first}", f"KERNEL={kernel}"], history.project, env=env)
+    pages = {path.name: path.read_text() for path in (history.project / "reports" / "notebooks").iterdir()}
+    assert sorted(pages) == ["01-explore-data.html", "02-compare-experiments.html"]
+    recorded = {
+        out["path"]: out["md5"]
+        for stage in at(history.project, first, "dvc.lock")["stages"].values()
+        for out in stage.get("outs", [])
+    }
+    assert f"{DATA} at {first}: md5 {recorded[DATA]} (dvc.lock)" in pages["01-explore-data.html"]

@@ -1,4 +1,4 @@
-"""`make docs`: Great Expectations Data Docs built from the kept gate results, no re-validation."""
+"""`make data-docs`: Great Expectations Data Docs built from the kept gate results, no re-validation."""
 
 from __future__ import annotations
 

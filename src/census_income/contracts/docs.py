@@ -1,4 +1,4 @@
-"""Great Expectations Data Docs (HTML) from the latest gate results: `make docs`.
+"""Great Expectations Data Docs (HTML) from the latest gate results: `make data-docs`.
 
 Every gate keeps its full result as JSON (`paths.gate_results_dir()/<stage>/<suite>.json`,
 git-ignored, outside DVC outputs). This renders them into a static Data Docs site without
@@ -87,7 +87,7 @@ def _render(results: list[tuple[str, dict[str, Any]]], site: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`make docs`: build the site and print where its index is."""
+    """`make data-docs`: build the site and print where its index is."""
     parser = argparse.ArgumentParser(prog="python -m census_income.contracts.docs", description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, default=gate_results_dir(), help="kept gate results")
     parser.add_argument("--out", type=Path, default=data_docs_dir(), help="where the site goes")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from census_income.config import GateMode
 from census_income.errors import GateError
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from census_income.stage import StageRun
 
     # what a gate validates: a pandas frame, or a Spark one (engine=spark)
-    Frame = pd.DataFrame | SparkFrame
+    Frame: TypeAlias = pd.DataFrame | SparkFrame  # explicit: SparkFrame is Any without pyspark
 
 log = logging.getLogger("census_income")
 SHOWN_VALUES = 5

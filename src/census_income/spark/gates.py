@@ -35,7 +35,7 @@ def reference_profile(reference: DataFrame, label: str, columns: list[str], quan
 
 def count(run: StageRun, frame: DataFrame, *, wrote: bool = False) -> int:
     """Count a Spark frame's rows as `StageRun.read` / `StageRun.wrote` count a pandas one's."""
-    rows, columns = frame.count(), len(frame.columns)
+    rows, columns = int(frame.count()), len(frame.columns)
     if wrote:
         run.rows_out += rows
         run.columns_out = max(run.columns_out, columns)

@@ -40,7 +40,7 @@ def missing_requirement() -> str | None:
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        return "pyspark is not installed: install the `spark` extra (`pip install census-income[spark]`, `make setup`)"
+        return "pyspark is not installed: run `make setup-spark` (or `pip install census-income[spark]`)"
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         return "Java is not installed (Spark needs Java 17 or later: `java` on PATH or JAVA_HOME)"
     return None

@@ -53,7 +53,7 @@ def split_parts(table: DataFrame, cfg: SplitConfig, label: str, seed: int) -> di
     shared = spark.sparkContext.broadcast(assignment(table, cfg, label, seed))
 
     # pandas is imported at module level: Spark reads this function's type hints to pick the UDF kind
-    @pandas_udf("byte")  # type: ignore[call-overload,untyped-decorator]
+    @pandas_udf("byte")  # type: ignore[call-overload,untyped-decorator,unused-ignore]  # no stubs without pyspark
     def look_up(row_ids: pd.Series) -> pd.Series:
         return pd.Series(shared.value[row_ids.to_numpy()])
 
