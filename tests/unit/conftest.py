@@ -22,6 +22,7 @@ from census_income.config import (
     FeaturesConfig,
     Label,
     ModelConfig,
+    NumericSpec,
     Schema,
     SourceFormat,
     SplitConfig,
@@ -48,7 +49,7 @@ CONTRACT = Contract(
         "workclass": CategoricalSpec(values=["Private", "State-gov", "Self-emp-inc"], max_missing=0.4),
         "native_country": CategoricalSpec(values=["United-States", "Mexico", "Canada"]),
     },
-    numeric={"age": Bounds(min=17, max=90), "capital_gain": Bounds(min=0, max=99999)},
+    numeric={"age": NumericSpec(min=17, max=90), "capital_gain": NumericSpec(min=0, max=99999)},
     distribution=["age"],
 )
 # one small configuration per shipped model family (conf/model/): fits in milliseconds on a few dozen rows

@@ -1,4 +1,4 @@
-"""prepare: every raw part (file stem = part name) into one normalised, typed table."""
+"""prepare: the raw parts `data.source` declares into one normalised, typed table."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ def prepare_stage(run: StageRun, args: argparse.Namespace) -> None:
         on_spark(run, args, cfg)
         return
     gate = Gate("prepare", run, cfg.mode)
-    sources = sorted(Path(args.raw).glob("*.parquet"))
-    raw = {path.stem: read_parquet(path) for path in sources}
-    for path in sources:
-        frame = raw[path.stem]
+    sources = cfg.raw_parts(Path(args.raw))
+    raw = {part: read_parquet(path) for part, path in sources.items()}
+    for part, path in sources.items():
+        frame = raw[part]
         run.read(frame)
         integers = stored_as_integers(frame, cfg.format, cfg.schema_)
         check_raw_part(gate, frame, path, cfg, integers)
