@@ -42,6 +42,9 @@ class Label(Strict):
     column: str
     positive: str
     strip_suffix: str = ""
+    # rows without a label: `refuse` stops at the raw gate (the count and the first rows),
+    # `drop` leaves them out in prepare and records how many in the gate summary
+    missing: Literal["refuse", "drop"] = "refuse"
 
 
 class Schema(Strict):

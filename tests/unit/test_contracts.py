@@ -524,3 +524,11 @@ def test_a_typed_decimal_source_is_checked_by_its_stored_type() -> None:
     typed = delivered().astype({"age": "float64", "capital-gain": "int64"})
     assert stored_as_integers(typed, FORMAT, DECIMAL_SCHEMA) == {"age", "capital-gain"}
     check("raw", *decimal_raw_check(typed))
+
+
+def test_rows_without_a_label_fail_the_raw_gate_unless_dropped() -> None:
+    raw = delivered().assign(income=lambda f: f["income"].mask(f.index == 5, "?"))
+    line = next(line for line in failed_lines(failed("raw", *raw_check(raw))) if "column=income" in line)
+    assert 'e.g. ["?"] at rows [5]' in line
+    dropping = SCHEMA.model_copy(update={"label": SCHEMA.label.model_copy(update={"missing": "drop"})})
+    check("raw", *raw_check(raw, schema=dropping))

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from census_income.config import Label, Schema, SourceFormat
-from census_income.data.prepare import PART, ROW_ID, prepare
+from census_income.data.prepare import PART, ROW_ID, prepare, unlabelled
 from census_income.errors import PipelineError
 
 
@@ -161,3 +161,25 @@ def test_typed_decimal_source_keeps_its_missing_values(fmt: SourceFormat, schema
 def test_a_decimal_or_nullable_column_must_be_numeric() -> None:
     with pytest.raises(ValueError, match="decimal: 'workclass' is not one of the numeric columns"):
         Schema(categorical=["workclass"], numeric=["age"], decimal=["workclass"], label=Label(column="y", positive="1"))
+
+
+def test_rows_without_a_label_are_refused_by_default(fmt: SourceFormat, schema: Schema) -> None:
+    raw = tiny_raw(income=[" <=50K", " ?", ""])
+    with pytest.raises(PipelineError, match=r"part train: 2 rows without a label in income \(rows \[1, 2\]\)"):
+        prepare({"train": raw}, fmt, schema)
+
+
+def test_rows_without_a_label_are_dropped_when_declared(fmt: SourceFormat, schema: Schema) -> None:
+    dropping = schema.model_copy(update={"label": schema.label.model_copy(update={"missing": "drop"})})
+    raw = tiny_raw(income=[" <=50K", " ?", ">50K"])
+    assert unlabelled(raw, fmt, dropping).tolist() == [False, True, False]
+    table = prepare({"train": raw}, fmt, dropping)
+    assert table["income"].tolist() == [0, 1]
+    assert table["age"].tolist() == [39, 38]
+    assert table[ROW_ID].tolist() == [0, 1]
+
+
+def test_any_two_label_values(fmt: SourceFormat, schema: Schema) -> None:
+    other = schema.model_copy(update={"label": Label(column="income", positive="malignant")})
+    table = prepare({"train": tiny_raw(income=["benign", "malignant", " malignant "])}, fmt, other)
+    assert table["income"].tolist() == [0, 1, 1]

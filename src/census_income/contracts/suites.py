@@ -70,7 +70,10 @@ def raw_suite(
     ]
     expectations += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in fmt.columns]
     expectations += _raw_value_checks(fmt, schema, contract, integer_columns)
-    expectations.append(gxe.ExpectColumnValuesToBeInSet(column=schema.label.column, value_set=contract.label_values))
+    unlabelled = [fmt.missing_marker, ""] if schema.label.missing == "drop" else []
+    expectations.append(
+        gxe.ExpectColumnValuesToBeInSet(column=schema.label.column, value_set=[*contract.label_values, *unlabelled])
+    )
     return expectations
 
 

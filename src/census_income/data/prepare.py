@@ -30,11 +30,27 @@ def prepare(raw_parts: dict[str, pd.DataFrame], fmt: SourceFormat, schema: Schem
     return table
 
 
+def unlabelled(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> pd.Series:
+    """Rows of a raw part without a label (missing, empty or the missing marker)."""
+    values = raw[schema.label.column] if schema.label.column in raw else raw[schema.target]
+    text = values.astype("string").str.strip()
+    return (text.isna() | text.isin([fmt.missing_marker, ""])).fillna(True).astype(bool)
+
+
 def _normalise(part: str, raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> pd.DataFrame:
     frame = raw.rename(columns=to_snake_case)
     missing = [c for c in [*schema.features, schema.target] if c not in frame]
     if missing:
         raise PipelineError(f"prepare: columns missing from raw part {part}: {missing}")
+    without = unlabelled(frame, fmt, schema)
+    if without.any():
+        if schema.label.missing == "refuse":
+            rows = without[without].index.tolist()[:3]
+            raise PipelineError(
+                f"prepare: part {part}: {int(without.sum())} rows without a label in {schema.label.column} "
+                f"(rows {rows}); set schema.label.missing: drop to leave them out"
+            )
+        frame = frame[~without.to_numpy()]
     out: dict[str, pd.Series] = {PART: pd.Series(pd.Categorical([part] * len(frame))), **_typed(frame, fmt, schema)}
     out[schema.target] = _binary_label(frame[schema.target], schema)
     return pd.DataFrame(out)[[PART, *schema.features, schema.target]]

@@ -9,7 +9,7 @@ from census_income.config import PrepareConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.inputs import check_raw_part
 from census_income.contracts.suites import prepared_suite, stored_as_integers
-from census_income.data.prepare import prepare
+from census_income.data.prepare import prepare, unlabelled
 from census_income.io import read_parquet, write_parquet
 from census_income.stage import StageRun, run_stage
 
@@ -30,6 +30,10 @@ def prepare_stage(run: StageRun, args: argparse.Namespace) -> None:
         integers = stored_as_integers(frame, cfg.format, cfg.schema_)
         check_raw_part(gate, frame, path, cfg, integers)
     table = prepare(raw, cfg.format, cfg.schema_)
+    if cfg.schema_.label.missing == "drop":
+        dropped = sum(int(unlabelled(frame, cfg.format, cfg.schema_).sum()) for frame in raw.values())
+        # not a suite: an entry that passes with no expectations, so every reader of summaries keeps working
+        gate.summary["label-missing-dropped"] = {"success": True, "evaluated": 0, "passed": 0, "rows": dropped}
     gate.check("prepared", table, prepared_suite, cfg.schema_, cfg.contract, cfg.rules)
     run.wrote(table)
     write_parquet(table, args.out)
