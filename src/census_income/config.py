@@ -59,11 +59,13 @@ class Schema(Strict):
     numeric: list[str]
     decimal: list[str] = []
     nullable: list[str] = []
+    # heavy-tailed numeric columns featurize passes through log1p before imputing and scaling
+    log_transform: list[str] = []
     label: Label
 
     @model_validator(mode="after")
     def _typed_columns_are_numeric(self) -> Self:
-        for key in ("decimal", "nullable"):
+        for key in ("decimal", "nullable", "log_transform"):
             unknown = [c for c in getattr(self, key) if c not in self.numeric]
             if unknown:
                 raise ValueError(f"{key}: {unknown[0]!r} is not one of the numeric columns")
@@ -178,7 +180,6 @@ class FeaturesConfig(Strict):
     categorical_encoding: CategoricalEncoding = "onehot"
     min_frequency: float | int | None = None
     scale_numeric: bool = True
-    log_transform: list[str] = []
 
 
 # --------------------------------------------------------------------- model
@@ -322,12 +323,7 @@ def _check_column_names(spec: Path, params: dict[str, Any]) -> None:
         (f"{spec}: contract.numeric", names(data, "contract", "numeric"), set(numeric), "a numeric column"),
         (f"{spec}: contract.distribution", names(data, "contract", "distribution"), set(numeric), "a numeric column"),
         (f"{spec}: slices", names(data, "slices"), set(categorical), "a categorical column"),
-        (
-            "params.yaml: features.log_transform",
-            names(params, "features", "log_transform"),
-            set(numeric),
-            "a numeric column of the data set",
-        ),
+        (f"{spec}: schema.log_transform", names(data, "schema", "log_transform"), set(numeric), "a numeric column"),
     ]
     if not columns or not isinstance(label, dict):
         return  # the typed config reports a malformed description

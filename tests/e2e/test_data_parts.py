@@ -2,9 +2,9 @@
 
 Switching the data set, or dropping a part, leaves the old part's raw file in the workspace
 (no stage owns it any more). Before, prepare read every file there and mixed it in silently.
-Both ways a user changes the configuration are driven: `census-income params`
-(its composition as params.yaml) + `dvc repro`, and `dvc exp run -S`. Each run stops at `split`, whose row counts are checked
-against the source files.
+Both ways a user changes the configuration are driven: `census-income params` (its
+composition as params.yaml) + `dvc repro`, and `dvc exp run -S`. Each run stops at `split`,
+whose row counts are checked against the source files.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ FORMAT = SourceFormat(
 SCHEMA = Schema(
     categorical=["workclass", "native_country"],
     numeric=["age", "capital_gain"],
+    log_transform=["capital_gain"],
     label=Label(column="income", positive=">50K", strip_suffix="."),
 )
 WORKCLASSES = ["Private", "State-gov", "Self-emp-inc", "?"]
@@ -160,7 +161,7 @@ def splits(prepared: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture
 def features_cfg() -> FeaturesConfig:
-    return FeaturesConfig(categorical_encoding="onehot", scale_numeric=True, log_transform=["capital_gain"])
+    return FeaturesConfig(categorical_encoding="onehot", scale_numeric=True)
 
 
 def load_benchmark(name: str) -> ModuleType:

@@ -190,7 +190,10 @@ def test_to_snake_case(raw: str, snake: str) -> None:
             lambda s, p: s["schema"]["numeric"].append("height"),
             "schema.numeric: 'height' is not a column of format.columns",
         ),
-        (lambda s, p: p["features"].update(log_transform=["capital_gains"]), "features.log_transform: 'capital_gains'"),
+        (
+            lambda s, p: s["schema"].update(log_transform=["capital_gains"]),
+            "schema.log_transform: 'capital_gains' is not a numeric column",
+        ),
         (
             lambda s, p: s["contract"]["numeric"]["age"].update(max_missing=0.1),
             "contract.numeric.age.max_missing: age may be missing only if the schema lists it",

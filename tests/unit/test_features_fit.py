@@ -60,8 +60,9 @@ def test_ordinal_encoding_marks_unknown_values(splits: dict[str, pd.DataFrame], 
     assert out["age"].tolist() == test["age"].astype("float32").tolist()
 
 
-def test_log_transform_applies_to_listed_columns(splits: dict[str, pd.DataFrame], schema: Schema) -> None:
-    cfg = FeaturesConfig(scale_numeric=False, log_transform=["capital_gain"])
+def test_log_transform_applies_to_the_columns_the_schema_lists(splits: dict[str, pd.DataFrame], schema: Schema) -> None:
+    assert schema.log_transform == ["capital_gain"]
+    cfg = FeaturesConfig(scale_numeric=False)
     featurizer = fit_featurizer(splits["train"], cfg, schema)
     out = featurize(featurizer, splits["train"], schema)
     expected = np.log1p(splits["train"]["capital_gain"].to_numpy(dtype="float64")).astype("float32")
