@@ -21,7 +21,7 @@ from typing import Any
 
 from census_income.errors import PipelineError
 from census_income.lineage import LockedStage, locked_stages, producers, read_lock, recorded_md5, upstream
-from census_income.paths import LOCK_FILE, MODEL_CARD_FILE, PARAMS_FILE, SLICE_METRICS_NAME
+from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE, MODEL_CARD_FILE, PARAMS_FILE, SLICE_METRICS_NAME
 
 # the stage module that records the environment: its output is found through dvc.lock by its command
 ENVIRONMENT_MODULE = "census_income.stages.environment"
@@ -233,8 +233,15 @@ def lineage_command(args: argparse.Namespace) -> None:
         shown = [*declared_metrics, *(p for p in beside if Path(p).is_file())]
         metrics = {str(p): read_json(p) if Path(p).is_file() else None for p in shown}
         maker = next(stage for stage in reversed(lineage.stages) if any(o.path == lineage.model for o in stage.outs))
+        prepared = GATE_SUMMARIES_DIR / "prepare.json"
+        dropped = (read_json(prepared) if prepared.is_file() else {}).get("label-missing-dropped", {}).get("rows")
         text = render_model_card(
-            lineage, metrics, data_card(params), str(params.get("data", {}).get("name", "")), maker.params
+            lineage,
+            metrics,
+            data_card(params),
+            str(params.get("data", {}).get("name", "")),
+            maker.params,
+            dropped_unlabelled=dropped,
         )
         card_path = args.card
         write_model_card(text, card_path)

@@ -171,3 +171,9 @@ def test_model_card_without_a_data_card_says_where_to_add_one() -> None:
 def test_bad_data_card_names_the_key() -> None:
     with pytest.raises(ConfigError, match=r"^card\.license: Field required \(the data set's card file\)"):
         data_card({"data": {"card": {k: v for k, v in CARD.items() if k != "license"}}})
+
+
+def test_model_card_counts_the_rows_left_out_for_want_of_a_label() -> None:
+    assert "without a label" not in render_model_card(lineage_of(), {}, None, "toy", {})
+    text = render_model_card(lineage_of(), {}, None, "toy", {}, dropped_unlabelled=9)
+    assert "- Rows without a label, left out by prepare: 9" in text
