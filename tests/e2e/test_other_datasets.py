@@ -81,7 +81,7 @@ def ran(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-q", "-m", "data: a mixed table"], project)
     run(["dvc", "exp", "run", "--quiet", "-n", "mixed", "-S", "data=diabetes_mixed", "-S", "split=stratified"], project)
-    shown = json.loads(run(["dvc", "exp", "show", "--json", "--no-pager"], project).stdout)
+    shown = json.loads(run(["dvc", "exp", "show", "--all-commits", "--json", "--no-pager"], project).stdout)
     experiments = {
         rev["name"]: rev["data"]
         for baseline in shown

@@ -170,7 +170,7 @@ def _schema_and_contract(
         schema["nullable"] = nullable
     schema["label"] = {"column": label, "positive": positive, **({"missing": "drop"} if unlabelled else {})}
     rows = len(raw)
-    distribution = _distribution(raw, fmt, numeric) if rows >= MIN_ROWS_FOR_DISTRIBUTION else []
+    distribution = _distribution(raw, numeric) if rows >= MIN_ROWS_FOR_DISTRIBUTION else []
     contract = {
         "rows": {"min": max(1, rows // 2), "max": rows * 10},
         "label_rate": {"min": round(max(0.0, rate - margin), 4), "max": round(min(1.0, rate + margin), 4)},
@@ -222,7 +222,7 @@ def _round(value: float, direction: Any) -> float:
     return float(direction(value * scale) / scale)
 
 
-def _distribution(raw: pd.DataFrame, fmt: SourceFormat, numeric: list[str]) -> list[str]:
+def _distribution(raw: pd.DataFrame, numeric: list[str]) -> list[str]:
     """Up to four numeric columns with many distinct values: those whose quantiles say something."""
     by_snake = {to_snake_case(str(c)): c for c in raw.columns}
     distinct = {c: raw[by_snake[c]].nunique() for c in numeric}
