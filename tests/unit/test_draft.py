@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -121,3 +122,22 @@ def test_an_existing_draft_is_kept_unless_forced(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"conf/data/things.yaml: exists \(pass --force"):
         write_draft(result, tmp_path, force=False)
     assert write_draft(result, tmp_path, force=True) == list(result.files)
+
+
+def test_a_parquet_draft_passes_its_own_gates_with_nulls_for_missing_values(tmp_path: Path) -> None:
+    """A typed source stores missing values as nulls: the raw gate allows them up to `max_missing`."""
+    csv_path = write_csv(tmp_path)
+    typed = pd.read_csv(csv_path, na_values=["NA"]).assign(label=lambda f: f["label"].mask(f.index == 1))
+    path = tmp_path / "things.parquet"
+    typed.to_parquet(path)
+    spec = drafted(path)["conf/datasets/things.yaml"]
+    assert spec["schema"]["label"]["missing"] == "drop"
+    assert spec["schema"]["decimal"] == ["count", "weight"]  # stored as floats (pandas reads NA so)
+    fmt, schema, contract = SourceFormat(**spec["format"]), Schema(**spec["schema"]), Contract(**spec["contract"])
+    raw = parse_source(path.read_bytes(), fmt, str(path))
+    rules = DataValidation(max_duplicate_share=0.0)
+    gate = Gate("draft", StageRun(stage="draft"), "fail")
+    gate.check("raw", raw, raw_suite, fmt, schema, contract, rules, stored_as_integers(raw, fmt, schema))
+    table = prepare({"train": raw}, fmt, schema)
+    gate.check("prepared", table, prepared_suite, schema, contract, rules)
+    assert len(table) == len(typed) - 1

@@ -68,13 +68,30 @@ def raw_suite(
         gxe.ExpectTableRowCountToBeBetween(min_value=contract.rows.min, max_value=contract.rows.max),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=fmt.columns, mostly=1 - rules.max_duplicate_share),
     ]
-    expectations += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in fmt.columns]
+    expectations += [
+        gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1 - share)
+        for column, share in _raw_missing_shares(fmt, schema, contract).items()
+        if share < 1
+    ]
     expectations += _raw_value_checks(fmt, schema, contract, integer_columns)
     unlabelled = [fmt.missing_marker, ""] if schema.label.missing == "drop" else []
     expectations.append(
         gxe.ExpectColumnValuesToBeInSet(column=schema.label.column, value_set=[*contract.label_values, *unlabelled])
     )
     return expectations
+
+
+def _raw_missing_shares(fmt: SourceFormat, schema: Schema, contract: Contract) -> dict[str, float]:
+    """The share of nulls each delivered column may hold: none in text (a missing value is the
+    marker there), but a typed source (Parquet) stores missing values as nulls."""
+    by_raw = {c: to_snake_case(c) for c in fmt.columns}
+    allowed: dict[str, float] = {}
+    for column, name in by_raw.items():
+        spec = contract.categorical.get(name) or contract.numeric.get(name)
+        allowed[column] = spec.max_missing if spec else 0.0
+    if schema.label.missing == "drop":
+        allowed[schema.label.column] = 1.0
+    return allowed
 
 
 def _raw_value_checks(

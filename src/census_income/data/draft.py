@@ -126,12 +126,15 @@ def _schema_and_contract(
     nullable: list[str] = []
     categories: dict[str, Any] = {}
     ranges: dict[str, Any] = {}
+    labelled = raw.index.isin(_present(raw[label], fmt.missing_marker)[0].index)
     for column in raw.columns:
         if column == label:
             continue
         values, missing = _present(raw[column], fmt.missing_marker)
         snake = to_snake_case(str(column))
-        share = _share(missing, len(raw), margin)
+        # the raw gate counts all rows, the prepared gate the labelled ones: the larger share
+        labelled_missing = missing - int((~raw.index.isin(values.index) & ~labelled).sum())
+        share = max(_share(missing, len(raw), margin), _share(labelled_missing, max(1, int(labelled.sum())), margin))
         kind = _kind(raw[column], values)
         if kind == "categorical":
             categorical.append(snake)
