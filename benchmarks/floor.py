@@ -127,7 +127,7 @@ def main(params_path: str) -> None:
     del parts, train, validation
 
     categorical, numeric = schema["categorical"], schema["numeric"]
-    featurizer = build_featurizer(features, categorical, numeric)
+    featurizer = build_featurizer({**features, "log_transform": schema.get("log_transform", [])}, categorical, numeric)
     columns = [*categorical, *numeric]
     x_train = featurizer.fit_transform(splits["train"][columns]).astype(np.float32)
     estimator = HistGradientBoostingClassifier(

@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("check-lock", help="fail when dvc.lock or params.yaml is stale, saying what to run")
     lineage = commands.add_parser("lineage", help="the current model's chain from dvc.lock; writes the model card")
     add_lineage_arguments(lineage)
+    add_data_arguments(commands.add_parser("data", help="data set configuration"))
 
     args = parser.parse_args(argv)
     try:
@@ -101,6 +102,29 @@ def dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """`census-income data draft FILE --label COL [--positive V]`."""
+    draft = parser.add_subparsers(dest="data_command", required=True).add_parser(
+        "draft", help="draft conf/data/<name>.yaml, its description and card from a CSV or Parquet file"
+    )
+    draft.add_argument("file", type=Path, help="the data file (a path relative to the project root)")
+    draft.add_argument("--label", required=True, help="the label column (two values)")
+    draft.add_argument("--positive", help="the label's positive value (default: the rarer one)")
+    draft.add_argument("--name", help="the data set's name (default: the file's name in snake_case)")
+    draft.add_argument("--margin", type=float, default=0.1, help="how far ranges are widened (share of their width)")
+    draft.add_argument("--force", action="store_true", help="replace an existing draft")
+
+
+def data_command(args: argparse.Namespace) -> int:
+    from census_income.data.draft import draft, write_draft
+
+    drafted = draft(args.file, args.label, args.positive, args.name, args.margin)
+    for path in write_draft(drafted, Path.cwd(), args.force):
+        sys.stdout.write(f"wrote {path}\n")
+    sys.stdout.write(f"review them, then run: dvc exp run -S data={drafted.name} -S split=stratified\n")
+    return 0
+
+
 def gates_command(args: argparse.Namespace) -> int:
     """`census-income gates`: the gate summaries in the workspace, one line per stage."""
     import json
@@ -137,6 +161,7 @@ def check_quality_command(args: argparse.Namespace) -> int:
 
 # the commands whose module parses their arguments and returns the exit code
 HANDLERS = {
+    "data": data_command,
     "sweep": sweep_command,
     "exps": exps_command,
     "gates": gates_command,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from census_income.errors import ConfigError
 from census_income.paths import PARAMS_FILE
@@ -54,19 +54,45 @@ class Label(Strict):
     column: str
     positive: str
     strip_suffix: str = ""
+    # rows without a label: `refuse` stops at the raw gate (the count and the first rows),
+    # `drop` leaves them out in prepare and records how many in the gate summary
+    missing: Literal["refuse", "drop"] = "refuse"
 
 
 class Schema(Strict):
-    """Columns after prepare (snake_case): which are categorical, numeric, the label."""
+    """Columns after prepare (snake_case): which are categorical, numeric, the label.
+
+    A numeric column holds whole numbers (`int64`) unless listed in `decimal` (`float64`);
+    a whole-number column listed in `nullable` may have missing values (`Int64`). How many
+    may be missing is the contract's `max_missing`; the dtype depends on the config only.
+    """
 
     categorical: list[str]
     numeric: list[str]
+    decimal: list[str] = []
+    nullable: list[str] = []
+    # heavy-tailed numeric columns featurize passes through log1p before imputing and scaling
+    log_transform: list[str] = []
     label: Label
+
+    @model_validator(mode="after")
+    def _typed_columns_are_numeric(self) -> Self:
+        for key in ("decimal", "nullable", "log_transform"):
+            unknown = [c for c in getattr(self, key) if c not in self.numeric]
+            if unknown:
+                raise ValueError(f"{key}: {unknown[0]!r} is not one of the numeric columns")
+        return self
 
     @property
     def features(self) -> list[str]:
         """Feature columns, categorical first."""
         return [*self.categorical, *self.numeric]
+
+    def dtype(self, column: str) -> str:
+        """The prepared dtype of a numeric column: `int64`, `Int64` (may be missing) or `float64`."""
+        if column in self.decimal:
+            return "float64"
+        return "Int64" if column in self.nullable else "int64"
 
     @property
     def target(self) -> str:
@@ -87,6 +113,13 @@ class Bounds(Strict):
     max: float | None = None
 
 
+class NumericSpec(Bounds):
+    """A numeric column's range (whole or decimal numbers) and the share that may be missing
+    (more than 0 only for a column the schema lists as `decimal` or `nullable`)."""
+
+    max_missing: float = Field(0.0, ge=0, le=1)
+
+
 class CategoricalSpec(Strict):
     values: list[str] = Field(min_length=1)
     max_missing: float = Field(0.0, ge=0, le=1)
@@ -100,7 +133,7 @@ class Contract(Strict):
     label_rate: Bounds = Bounds()
     label_values: list[str] = Field(min_length=2)
     categorical: dict[str, CategoricalSpec]
-    numeric: dict[str, Bounds]
+    numeric: dict[str, NumericSpec]
     distribution: list[str] = []
 
 
@@ -159,7 +192,6 @@ class FeaturesConfig(Strict):
     categorical_encoding: CategoricalEncoding = "onehot"
     min_frequency: float | int | None = None
     scale_numeric: bool = True
-    log_transform: list[str] = []
 
 
 # --------------------------------------------------------------------- model
@@ -265,9 +297,59 @@ def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
         if unknown:
             raise ConfigError(f"{spec}: {unknown[0]}: not a data set key (expected one of {', '.join(SPEC_KEYS)})")
         data.update(described)
+        _check_column_names(spec, params)
         if card_file(spec).is_file():
             data[CARD_KEY] = _read_mapping(card_file(spec), "")
     return params
+
+
+def _check_column_names(spec: Path, params: dict[str, Any]) -> None:
+    """Every column the configuration names exists where it must, before any stage works: a
+    typo in a contract or a transform list is one line naming the key and the column."""
+    data = params["data"]
+
+    def names(node: Any, *keys: str) -> list[str]:
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        return [str(n) for n in node] if isinstance(node, list | dict) else []
+
+    columns = {to_snake_case(c) for c in names(data, "format", "columns")}
+    categorical, numeric = names(data, "schema", "categorical"), names(data, "schema", "numeric")
+    label = data.get("schema", {}).get("label", {}) if isinstance(data.get("schema"), dict) else {}
+    typed = set(names(data, "schema", "decimal")) | set(names(data, "schema", "nullable"))
+    checks = [
+        (f"{spec}: schema.categorical", categorical, columns, "a column of format.columns"),
+        (f"{spec}: schema.numeric", numeric, columns, "a column of format.columns"),
+        (
+            f"{spec}: schema.label.column",
+            [to_snake_case(str(label.get("column", "")))],
+            columns,
+            "a column of format.columns",
+        ),
+        (
+            f"{spec}: contract.categorical",
+            names(data, "contract", "categorical"),
+            set(categorical),
+            "a categorical column",
+        ),
+        (f"{spec}: contract.numeric", names(data, "contract", "numeric"), set(numeric), "a numeric column"),
+        (f"{spec}: contract.distribution", names(data, "contract", "distribution"), set(numeric), "a numeric column"),
+        (f"{spec}: slices", names(data, "slices"), set(categorical), "a categorical column"),
+        (f"{spec}: schema.log_transform", names(data, "schema", "log_transform"), set(numeric), "a numeric column"),
+    ]
+    if not columns or not isinstance(label, dict):
+        return  # the typed config reports a malformed description
+    for where, named, known, what in checks:
+        unknown = [n for n in named if n not in known]
+        if unknown:
+            raise ConfigError(f"{where}: {unknown[0]!r} is not {what}")
+    contract = data.get("contract", {})
+    for name, spec_ in (contract.get("numeric") or {}).items() if isinstance(contract, dict) else []:
+        if isinstance(spec_, dict) and (spec_.get("max_missing") or 0) > 0 and name not in typed:
+            raise ConfigError(
+                f"{spec}: contract.numeric.{name}.max_missing: {name} may be missing only if the schema "
+                "lists it in `decimal` or `nullable`"
+            )
 
 
 def read_composed(path: Path = PARAMS_FILE) -> dict[str, Any]:
@@ -394,7 +476,16 @@ class IngestConfig(DataStageConfig):
 
 
 class PrepareConfig(IngestConfig):
-    """Prepare reads what ingest reads (every raw part, in the same format)."""
+    """Prepare reads what ingest reads, and exactly the raw parts `data.source` declares: a part
+    left in `data/raw/` by an earlier configuration is never read."""
+
+    PARAMS: ClassVar[dict[str, str]] = {**IngestConfig.PARAMS, "source": "data.source"}
+
+    source: dict[str, str] = Field(min_length=1)
+
+    def raw_parts(self, raw_dir: Path) -> dict[str, Path]:
+        """`part -> data/raw/<part>.parquet` for each declared part (ingest writes that name)."""
+        return {part: raw_dir / f"{part}.parquet" for part in self.source}
 
 
 class GenerateConfig(DataStageConfig):

@@ -43,7 +43,7 @@ def build_featurizer(cfg: FeaturesConfig, schema: Schema) -> Pipeline:
         encoder = OrdinalEncoder(
             handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2, dtype=np.float32
         )
-    logged = [c for c in schema.numeric if c in cfg.log_transform]
+    logged = [c for c in schema.numeric if c in schema.log_transform]
 
     def numeric_steps() -> list[object]:
         return [SimpleImputer(strategy="median"), *([StandardScaler()] if cfg.scale_numeric else [])]

@@ -21,7 +21,7 @@ from typing import Any
 
 from census_income.errors import PipelineError
 from census_income.lineage import LockedStage, locked_stages, producers, read_lock, recorded_md5, upstream
-from census_income.paths import LOCK_FILE, MODEL_CARD_FILE, PARAMS_FILE, SLICE_METRICS_NAME
+from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE, MODEL_CARD_FILE, PARAMS_FILE, SLICE_METRICS_NAME
 
 # the stage module that records the environment: its output is found through dvc.lock by its command
 ENVIRONMENT_MODULE = "census_income.stages.environment"
@@ -74,11 +74,29 @@ def param_text(value: Any) -> str:
     return f"md5 {digest} ({size})" if size else f"md5 {digest}"
 
 
+def defined_stages(dvc_yaml: Mapping[str, Any], params: Mapping[str, Any]) -> set[str]:
+    """The stage names dvc.yaml defines with these params: `ingest@train` for each key of a
+    `foreach: ${data.source}`. dvc.lock keeps the entry of a stage that is gone (a dropped part,
+    an earlier data set's part): it is no part of the current model's chain."""
+    names: set[str] = set()
+    for name, stage in (dvc_yaml.get("stages") or {}).items():
+        foreach = stage.get("foreach") if isinstance(stage, Mapping) else None
+        if isinstance(foreach, str) and foreach.startswith("${") and foreach.endswith("}"):
+            node: Any = params
+            for key in foreach[2:-1].split("."):
+                node = node.get(key, {}) if isinstance(node, Mapping) else {}
+            names.update(f"{name}@{key}" for key in (node if isinstance(node, Mapping) else {}))
+        else:
+            names.add(name)
+    return names
+
+
 def trace(
-    lock: Mapping[str, Any], model: str, data_source: Mapping[str, str]
+    lock: Mapping[str, Any], model: str, data_source: Mapping[str, str], defined: set[str] | None = None
 ) -> tuple[list[LockedStage], list[Source]]:
-    """The stages upstream of `model` (pipeline order) and the configured sources they read."""
-    stages = locked_stages(dict(lock))
+    """The stages upstream of `model` (pipeline order) and the configured sources they read;
+    with `defined`, only the lock entries of stages dvc.yaml still defines."""
+    stages = {name: stage for name, stage in locked_stages(dict(lock)).items() if defined is None or name in defined}
     chain = [stages[name] for name in upstream(stages, model)]
     if not chain:
         raise PipelineError(f"{model}: no stage in dvc.lock produces it (run `dvc repro`)")
@@ -184,7 +202,7 @@ def collect(check_status: bool = True) -> Lineage:
             f"this file is not the model the lineage describes (run `dvc checkout {model}`)"
         )
     params = read_params()
-    chain, sources = trace(lock, model, params.get("data", {}).get("source", {}))
+    chain, sources = trace(lock, model, params.get("data", {}).get("source", {}), defined_stages(dvc_yaml, params))
     env_file = environment_output(chain)
     recorded = read_json(env_file) if env_file and Path(env_file).is_file() else None
     names = list((recorded or {}).get("packages", {}))
@@ -233,8 +251,15 @@ def lineage_command(args: argparse.Namespace) -> None:
         shown = [*declared_metrics, *(p for p in beside if Path(p).is_file())]
         metrics = {str(p): read_json(p) if Path(p).is_file() else None for p in shown}
         maker = next(stage for stage in reversed(lineage.stages) if any(o.path == lineage.model for o in stage.outs))
+        prepared = GATE_SUMMARIES_DIR / "prepare.json"
+        dropped = (read_json(prepared) if prepared.is_file() else {}).get("label-missing-dropped", {}).get("rows")
         text = render_model_card(
-            lineage, metrics, data_card(params), str(params.get("data", {}).get("name", "")), maker.params
+            lineage,
+            metrics,
+            data_card(params),
+            str(params.get("data", {}).get("name", "")),
+            maker.params,
+            dropped_unlabelled=dropped,
         )
         card_path = args.card
         write_model_card(text, card_path)

@@ -122,8 +122,11 @@ def render_model_card(
     card: DataCard | None,
     data_name: str,
     trained_with: Mapping[str, Any],
+    *,
+    dropped_unlabelled: int | None = None,
 ) -> str:
-    """The card as Markdown. `trained_with`: the parameters of the stage that made the model."""
+    """The card as Markdown. `trained_with`: the parameters of the stage that made the model;
+    `dropped_unlabelled`: the rows prepare left out for want of a label (`schema.label.missing: drop`)."""
     commit = lineage.commit or "none"
     if lineage.uncommitted:
         commit += f" (uncommitted changes: {', '.join(lineage.uncommitted)})"
@@ -151,6 +154,8 @@ def render_model_card(
     ]
     if lineage.dataset:
         lines.append(f"- Prepared table: `{lineage.dataset}`, md5 `{lineage.dataset_md5}`")
+    if dropped_unlabelled is not None:
+        lines.append(f"- Rows without a label, left out by prepare: {dropped_unlabelled}")
     lines += ["", "Data version (the sources `dvc.lock` pins):", ""]
     lines += _table(
         ["part", "source", "hash"], [[s.part, f"`{s.uri}`", f"`{s.hash or 'not recorded'}`"] for s in lineage.sources]

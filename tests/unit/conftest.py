@@ -22,6 +22,7 @@ from census_income.config import (
     FeaturesConfig,
     Label,
     ModelConfig,
+    NumericSpec,
     Schema,
     SourceFormat,
     SplitConfig,
@@ -35,6 +36,7 @@ FORMAT = SourceFormat(
 SCHEMA = Schema(
     categorical=["workclass", "native_country"],
     numeric=["age", "capital_gain"],
+    log_transform=["capital_gain"],
     label=Label(column="income", positive=">50K", strip_suffix="."),
 )
 WORKCLASSES = ["Private", "State-gov", "Self-emp-inc", "?"]
@@ -48,7 +50,7 @@ CONTRACT = Contract(
         "workclass": CategoricalSpec(values=["Private", "State-gov", "Self-emp-inc"], max_missing=0.4),
         "native_country": CategoricalSpec(values=["United-States", "Mexico", "Canada"]),
     },
-    numeric={"age": Bounds(min=17, max=90), "capital_gain": Bounds(min=0, max=99999)},
+    numeric={"age": NumericSpec(min=17, max=90), "capital_gain": NumericSpec(min=0, max=99999)},
     distribution=["age"],
 )
 # one small configuration per shipped model family (conf/model/): fits in milliseconds on a few dozen rows
@@ -159,7 +161,7 @@ def splits(prepared: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture
 def features_cfg() -> FeaturesConfig:
-    return FeaturesConfig(categorical_encoding="onehot", scale_numeric=True, log_transform=["capital_gain"])
+    return FeaturesConfig(categorical_encoding="onehot", scale_numeric=True)
 
 
 def load_benchmark(name: str) -> ModuleType:

@@ -172,3 +172,40 @@ def test_model_arguments_are_every_other_key(tmp_path: Path, committed: Params) 
 )
 def test_to_snake_case(raw: str, snake: str) -> None:
     assert to_snake_case(raw) == snake
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda s, p: s["contract"]["numeric"].update(agee={"min": 0}),
+            "contract.numeric: 'agee' is not a numeric column",
+        ),
+        (
+            lambda s, p: s["contract"].update(distribution=["workclass"]),
+            "contract.distribution: 'workclass' is not a numeric",
+        ),
+        (lambda s, p: s.update(slices=["gender"]), "slices: 'gender' is not a categorical column"),
+        (
+            lambda s, p: s["schema"]["numeric"].append("height"),
+            "schema.numeric: 'height' is not a column of format.columns",
+        ),
+        (
+            lambda s, p: s["schema"].update(log_transform=["capital_gains"]),
+            "schema.log_transform: 'capital_gains' is not a numeric column",
+        ),
+        (
+            lambda s, p: s["contract"]["numeric"]["age"].update(max_missing=0.1),
+            "contract.numeric.age.max_missing: age may be missing only if the schema lists it",
+        ),
+    ],
+)
+def test_a_column_named_in_config_that_the_schema_lacks_is_one_line(
+    tmp_path: Path, committed: Params, edit: Callable[[Params, Params], object], message: str
+) -> None:
+    edited = copy.deepcopy(committed)
+    spec = write_spec(tmp_path, lambda s: edit(s, edited))
+    path = write(tmp_path, edited, lambda p: p["data"].update(spec=str(spec)))
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig.load(path)
+    assert message in str(caught.value) and "\n" not in str(caught.value)

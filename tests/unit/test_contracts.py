@@ -19,6 +19,7 @@ from census_income.config import (
     FeaturesConfig,
     GateMode,
     MetricsValidation,
+    NumericSpec,
     Schema,
     SourceFormat,
     SplitValidation,
@@ -468,3 +469,66 @@ def test_contract_modules_do_not_import_great_expectations() -> None:
         "sys.exit('great_expectations' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# ------------------------------------------------- decimal and missing numbers
+DECIMAL_SCHEMA = SCHEMA.model_copy(update={"decimal": ["age"], "nullable": ["capital_gain"]})
+DECIMAL_CONTRACT = CONTRACT.model_copy(
+    update={
+        "numeric": {
+            "age": NumericSpec(min=16.5, max=90.5, max_missing=0.1),
+            "capital_gain": NumericSpec(min=0, max=99999, max_missing=0.1),
+        }
+    }
+)
+
+
+def with_decimals(frame: pd.DataFrame, missing_every: int = 20) -> pd.DataFrame:
+    """Ages with a fraction, and every `missing_every`-th age and gain missing (`?`)."""
+    gaps = frame.index % missing_every == 0
+    return frame.assign(
+        age=(frame["age"] + ".5").mask(gaps, "?"), **{"capital-gain": frame["capital-gain"].mask(gaps, "?")}
+    )
+
+
+def decimal_raw_check(frame: pd.DataFrame) -> tuple[Any, ...]:
+    typed = stored_as_integers(frame, FORMAT, DECIMAL_SCHEMA)
+    return (frame, raw_suite, FORMAT, DECIMAL_SCHEMA, DECIMAL_CONTRACT, DATA_RULES, typed)
+
+
+def test_decimal_and_missing_numbers_pass_up_to_their_declared_share() -> None:
+    raw = with_decimals(delivered())
+    check("raw", *decimal_raw_check(raw))
+    table = prepare({"train": raw}, FORMAT, DECIMAL_SCHEMA)
+    check("prepared", table, prepared_suite, DECIMAL_SCHEMA, DECIMAL_CONTRACT, DATA_RULES)
+    check("schema", table, table_schema_suite, DECIMAL_SCHEMA)
+
+
+def test_more_missing_numbers_than_declared_fail_the_raw_and_prepared_gates() -> None:
+    raw = with_decimals(delivered(), missing_every=4)
+    report = failed("raw", *decimal_raw_check(raw))
+    assert "expect_column_values_to_not_be_in_set column=age" in report
+    table = prepare({"train": raw}, FORMAT, DECIMAL_SCHEMA)
+    report = failed("prepared", table, prepared_suite, DECIMAL_SCHEMA, DECIMAL_CONTRACT, DATA_RULES)
+    assert "expect_column_values_to_not_be_null column=capital_gain" in report
+
+
+def test_a_decimal_in_an_integer_column_fails_the_raw_gate_naming_it() -> None:
+    raw = delivered().assign(age=lambda f: f["age"].mask(f.index == 3, "40.5"))
+    report = failed("raw", *raw_check(raw))
+    line = next(line for line in failed_lines(report) if "expect_column_values_to_match_regex column=age" in line)
+    assert 'e.g. ["40.5"] at rows [3]' in line
+
+
+def test_a_typed_decimal_source_is_checked_by_its_stored_type() -> None:
+    typed = delivered().astype({"age": "float64", "capital-gain": "int64"})
+    assert stored_as_integers(typed, FORMAT, DECIMAL_SCHEMA) == {"age", "capital-gain"}
+    check("raw", *decimal_raw_check(typed))
+
+
+def test_rows_without_a_label_fail_the_raw_gate_unless_dropped() -> None:
+    raw = delivered().assign(income=lambda f: f["income"].mask(f.index == 5, "?"))
+    line = next(line for line in failed_lines(failed("raw", *raw_check(raw))) if "column=income" in line)
+    assert 'e.g. ["?"] at rows [5]' in line
+    dropping = SCHEMA.model_copy(update={"label": SCHEMA.label.model_copy(update={"missing": "drop"})})
+    check("raw", *raw_check(raw, schema=dropping))

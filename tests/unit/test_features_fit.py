@@ -60,8 +60,9 @@ def test_ordinal_encoding_marks_unknown_values(splits: dict[str, pd.DataFrame], 
     assert out["age"].tolist() == test["age"].astype("float32").tolist()
 
 
-def test_log_transform_applies_to_listed_columns(splits: dict[str, pd.DataFrame], schema: Schema) -> None:
-    cfg = FeaturesConfig(scale_numeric=False, log_transform=["capital_gain"])
+def test_log_transform_applies_to_the_columns_the_schema_lists(splits: dict[str, pd.DataFrame], schema: Schema) -> None:
+    assert schema.log_transform == ["capital_gain"]
+    cfg = FeaturesConfig(scale_numeric=False)
     featurizer = fit_featurizer(splits["train"], cfg, schema)
     out = featurize(featurizer, splits["train"], schema)
     expected = np.log1p(splits["train"]["capital_gain"].to_numpy(dtype="float64")).astype("float32")
@@ -96,3 +97,18 @@ def test_featurizing_in_chunks_gives_the_same_rows_as_one_pass(
     chunks = list(featurize_chunks(featurizer, test, schema, rows=7))
     assert len(chunks) == -(-len(test) // 7)
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), featurize(featurizer, test, schema))
+
+
+def test_missing_numbers_are_imputed_with_trains_median(
+    splits: dict[str, pd.DataFrame], features_cfg: FeaturesConfig, schema: Schema
+) -> None:
+    """A nullable integer (`Int64`) and a decimal (`float64`) column with gaps: featurize fills them."""
+    cfg = features_cfg.model_copy(update={"scale_numeric": False})
+    typed = schema.model_copy(update={"decimal": ["age"], "nullable": ["capital_gain"]})
+    train = splits["train"].astype({"age": "float64", "capital_gain": "Int64"})
+    train.loc[train.index[::3], ["age", "capital_gain"]] = None
+    featurizer = fit_featurizer(train, cfg, typed)
+    out = featurize(featurizer, train, typed)
+    assert not out.isna().any().any()
+    assert out["age"].iloc[0] == pytest.approx(train["age"].median())
+    assert out["capital_gain"].iloc[0] == pytest.approx(float(train["capital_gain"].median()))

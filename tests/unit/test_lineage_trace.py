@@ -6,7 +6,14 @@ import pytest
 
 from census_income.errors import ConfigError, PipelineError
 from census_income.lineage import locked_stages, upstream
-from census_income.lineage_report import Lineage, environment_output, format_lineage, param_text, trace
+from census_income.lineage_report import (
+    Lineage,
+    defined_stages,
+    environment_output,
+    format_lineage,
+    param_text,
+    trace,
+)
 from census_income.model_card import data_card, render_model_card
 
 
@@ -171,3 +178,21 @@ def test_model_card_without_a_data_card_says_where_to_add_one() -> None:
 def test_bad_data_card_names_the_key() -> None:
     with pytest.raises(ConfigError, match=r"^card\.license: Field required \(the data set's card file\)"):
         data_card({"data": {"card": {k: v for k, v in CARD.items() if k != "license"}}})
+
+
+def test_model_card_counts_the_rows_left_out_for_want_of_a_label() -> None:
+    assert "without a label" not in render_model_card(lineage_of(), {}, None, "toy", {})
+    text = render_model_card(lineage_of(), {}, None, "toy", {}, dropped_unlabelled=9)
+    assert "- Rows without a label, left out by prepare: 9" in text
+
+
+def test_a_part_dvc_yaml_no_longer_defines_is_no_part_of_the_chain() -> None:
+    """dvc.lock keeps `ingest@test` after the test part is dropped; the model card must not list it."""
+    dvc_yaml = {"stages": {"ingest": {"foreach": "${data.source}", "do": {}}, "prepare": {}, "train": {}}}
+    defined = defined_stages(dvc_yaml, {"data": {"source": {"train": "s3://bucket/adult.data"}}})
+    assert defined == {"ingest@train", "prepare", "train"}
+    chain, sources = trace(LOCK, "models/model.joblib", {"train": SOURCES["train"]}, defined)
+    assert [stage.name for stage in chain] == ["ingest@train", "prepare", "train"]
+    assert [source.part for source in sources] == ["train"]
+    everything, _ = trace(LOCK, "models/model.joblib", SOURCES)
+    assert "ingest@test" in [stage.name for stage in everything]

@@ -91,7 +91,7 @@ def test_every_preset_pickles_to_the_same_bytes_on_any_thread_count(
 ) -> None:
     """dvc.lock must not change between runs, nor between a 2-core laptop and a 4-core CI runner."""
     cfg = preset(tmp_path, override)
-    features = FeaturesConfig(categorical_encoding=cfg.features_encoding, log_transform=["capital_gain"])
+    features = FeaturesConfig(categorical_encoding=cfg.features_encoding)
     featurizer = fit_featurizer(splits["train"], features, schema)
     train = featurize(featurizer, splits["train"], schema)
     first, again, two_threads = (fit_bytes(cfg.model, cfg.seed, train, schema, threads) for threads in (1, 1, 2))

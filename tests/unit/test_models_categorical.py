@@ -15,8 +15,8 @@ from census_income.features import featurize, fit_featurizer
 from census_income.models import build_estimator, fit_model, native_categorical, scoring_pipeline
 from tests.unit.conftest import SCHEMA, needs_estimator
 
-ORDINAL = FeaturesConfig(categorical_encoding="ordinal", scale_numeric=True, log_transform=["capital_gain"])
-ONEHOT = FeaturesConfig(categorical_encoding="onehot", scale_numeric=True, log_transform=["capital_gain"])
+ORDINAL = FeaturesConfig(categorical_encoding="ordinal", scale_numeric=True)
+ONEHOT = FeaturesConfig(categorical_encoding="onehot", scale_numeric=True)
 # one tree with one split: enough only if the split can group categories
 HGB = {"name": "hgb", "estimator": "sklearn.ensemble.HistGradientBoostingClassifier"}
 STUMP = {**HGB, "encoding": "ordinal", "learning_rate": 1.0, "max_iter": 1, "max_leaf_nodes": 2}

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from census_income.config import Label, Schema, SourceFormat
-from census_income.data.prepare import PART, ROW_ID, prepare
+from census_income.data.prepare import PART, ROW_ID, prepare, unlabelled
 from census_income.errors import PipelineError
 
 
@@ -95,18 +95,18 @@ def test_inputs_are_not_changed(raw_parts: dict[str, pd.DataFrame], fmt: SourceF
 
 def test_non_numeric_value_names_the_column(fmt: SourceFormat, schema: Schema) -> None:
     raw = tiny_raw(**{"capital-gain": ["0", "12x", "0"]})
-    with pytest.raises(PipelineError, match=r"column capital_gain: not an integer: \['12x'\]"):
+    with pytest.raises(PipelineError, match=r"column capital_gain: not a number: \['12x'\]"):
         prepare({"train": raw}, fmt, schema)
 
 
 def test_fractional_value_is_not_an_integer(fmt: SourceFormat, schema: Schema) -> None:
-    with pytest.raises(PipelineError, match=r"column age: not an integer"):
+    with pytest.raises(PipelineError, match=r"column age: not a whole number: \[40.5\] \(rows \[1\]\)"):
         prepare({"train": tiny_raw(age=["39", "40.5", "41"])}, fmt, schema)
 
 
 def test_missing_number_is_an_error_naming_the_column(fmt: SourceFormat, schema: Schema) -> None:
     """Numeric columns are complete by contract: a `?` there is reported, not silently filled."""
-    with pytest.raises(PipelineError, match=r"column age: 1 missing values"):
+    with pytest.raises(PipelineError, match=r"column age: 1 missing values \(rows \[1\]\)"):
         prepare({"train": tiny_raw(age=["39", "?", "41"])}, fmt, schema)
 
 
@@ -123,3 +123,63 @@ def test_typed_input_from_parquet_sources(fmt: SourceFormat, schema: Schema) -> 
     table = prepare({"train": raw}, fmt, schema)
     assert table["age"].dtype == "int64"
     assert table["age"].tolist() == [39, 50, 38]
+
+
+def decimal_schema(schema: Schema) -> Schema:
+    """The test schema with `age` as a decimal column and `capital_gain` a nullable integer."""
+    return schema.model_copy(update={"decimal": ["age"], "nullable": ["capital_gain"]})
+
+
+def test_declared_numeric_dtypes_hold_decimals_and_missing_values(fmt: SourceFormat, schema: Schema) -> None:
+    raw = tiny_raw(age=["39.5", "?", "1e2"], **{"capital-gain": ["2174", "?", " 0"]})
+    table = prepare({"train": raw}, fmt, decimal_schema(schema))
+    assert table["age"].dtype == "float64"
+    assert table["age"].tolist()[0::2] == [39.5, 100.0] and pd.isna(table["age"][1])
+    assert table["capital_gain"].dtype == "Int64"
+    assert table["capital_gain"].isna().tolist() == [False, True, False]
+
+
+def test_declared_dtypes_do_not_depend_on_the_values(fmt: SourceFormat, schema: Schema) -> None:
+    """Whole numbers in a decimal column stay float64; a complete nullable column stays Int64."""
+    table = prepare({"train": tiny_raw()}, fmt, decimal_schema(schema))
+    assert (table["age"].dtype, table["capital_gain"].dtype) == ("float64", "Int64")
+
+
+def test_fraction_in_a_nullable_integer_column_names_the_column(fmt: SourceFormat, schema: Schema) -> None:
+    raw = tiny_raw(**{"capital-gain": ["1", "?", "2.5"]})
+    with pytest.raises(PipelineError, match=r"column capital_gain: not a whole number: \[2.5\] \(rows \[2\]\)"):
+        prepare({"train": raw}, fmt, decimal_schema(schema))
+
+
+def test_typed_decimal_source_keeps_its_missing_values(fmt: SourceFormat, schema: Schema) -> None:
+    raw = tiny_raw()
+    raw["age"] = [39.5, None, 38.0]
+    table = prepare({"train": raw}, fmt, decimal_schema(schema))
+    assert table["age"].dtype == "float64" and table["age"].isna().tolist() == [False, True, False]
+
+
+def test_a_decimal_or_nullable_column_must_be_numeric() -> None:
+    with pytest.raises(ValueError, match="decimal: 'workclass' is not one of the numeric columns"):
+        Schema(categorical=["workclass"], numeric=["age"], decimal=["workclass"], label=Label(column="y", positive="1"))
+
+
+def test_rows_without_a_label_are_refused_by_default(fmt: SourceFormat, schema: Schema) -> None:
+    raw = tiny_raw(income=[" <=50K", " ?", ""])
+    with pytest.raises(PipelineError, match=r"part train: 2 rows without a label in income \(rows \[1, 2\]\)"):
+        prepare({"train": raw}, fmt, schema)
+
+
+def test_rows_without_a_label_are_dropped_when_declared(fmt: SourceFormat, schema: Schema) -> None:
+    dropping = schema.model_copy(update={"label": schema.label.model_copy(update={"missing": "drop"})})
+    raw = tiny_raw(income=[" <=50K", " ?", ">50K"])
+    assert unlabelled(raw, fmt, dropping).tolist() == [False, True, False]
+    table = prepare({"train": raw}, fmt, dropping)
+    assert table["income"].tolist() == [0, 1]
+    assert table["age"].tolist() == [39, 38]
+    assert table[ROW_ID].tolist() == [0, 1]
+
+
+def test_any_two_label_values(fmt: SourceFormat, schema: Schema) -> None:
+    other = schema.model_copy(update={"label": Label(column="income", positive="malignant")})
+    table = prepare({"train": tiny_raw(income=["benign", "malignant", " malignant "])}, fmt, other)
+    assert table["income"].tolist() == [0, 1, 1]

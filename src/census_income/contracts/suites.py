@@ -6,6 +6,7 @@ come from the data set's `contract`, thresholds from `validation`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from great_expectations.expectations.expectation import Expectation
 
 INTEGER_TEXT = r"^-?\d+$"
+DECIMAL_TEXT = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
 
 
 def _gxe() -> Any:
@@ -36,12 +38,17 @@ def _gxe() -> Any:
 
 
 def stored_as_integers(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> frozenset[str]:
-    """Raw numeric columns a typed source (Parquet) already stores as integers."""
+    """Raw numeric columns a typed source (Parquet) already stores as numbers: integers, or
+    floats for a decimal column (their values are then checked as numbers, not as text)."""
     by_snake = {to_snake_case(c): c for c in fmt.columns}
     return frozenset(
         by_snake[name]
         for name in schema.numeric
-        if by_snake.get(name) in raw and pd.api.types.is_integer_dtype(raw[by_snake[name]].dtype)
+        if by_snake.get(name) in raw
+        and (
+            pd.api.types.is_integer_dtype(raw[by_snake[name]].dtype)
+            or (name in schema.decimal and pd.api.types.is_float_dtype(raw[by_snake[name]].dtype))
+        )
     )
 
 
@@ -61,10 +68,30 @@ def raw_suite(
         gxe.ExpectTableRowCountToBeBetween(min_value=contract.rows.min, max_value=contract.rows.max),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=fmt.columns, mostly=1 - rules.max_duplicate_share),
     ]
-    expectations += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in fmt.columns]
+    expectations += [
+        gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1 - share)
+        for column, share in _raw_missing_shares(fmt, schema, contract).items()
+        if share < 1
+    ]
     expectations += _raw_value_checks(fmt, schema, contract, integer_columns)
-    expectations.append(gxe.ExpectColumnValuesToBeInSet(column=schema.label.column, value_set=contract.label_values))
+    unlabelled = [fmt.missing_marker, ""] if schema.label.missing == "drop" else []
+    expectations.append(
+        gxe.ExpectColumnValuesToBeInSet(column=schema.label.column, value_set=[*contract.label_values, *unlabelled])
+    )
     return expectations
+
+
+def _raw_missing_shares(fmt: SourceFormat, schema: Schema, contract: Contract) -> dict[str, float]:
+    """The share of nulls each delivered column may hold: none in text (a missing value is the
+    marker there), but a typed source (Parquet) stores missing values as nulls."""
+    by_raw = {c: to_snake_case(c) for c in fmt.columns}
+    allowed: dict[str, float] = {}
+    for column, name in by_raw.items():
+        spec = contract.categorical.get(name) or contract.numeric.get(name)
+        allowed[column] = spec.max_missing if spec else 0.0
+    if schema.label.missing == "drop":
+        allowed[schema.label.column] = 1.0
+    return allowed
 
 
 def _raw_value_checks(
@@ -77,10 +104,25 @@ def _raw_value_checks(
     expectations = []
     for name in schema.numeric:
         column = by_snake[name]
+        max_missing = contract.numeric[name].max_missing if name in contract.numeric else 0.0
+        decimal = name in schema.decimal
         if column in integer_columns:
-            expectations.append(gxe.ExpectColumnTypeToBe(column=column, type_="int64"))
-        else:
-            expectations.append(gxe.ExpectColumnValuesToMatchRegex(column=column, regex=INTEGER_TEXT))
+            expectations.append(
+                gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=["int64", "float64"])
+                if decimal
+                else gxe.ExpectColumnTypeToBe(column=column, type_="int64")
+            )
+            continue
+        number = DECIMAL_TEXT if decimal else INTEGER_TEXT
+        if max_missing > 0:
+            number = f"{number}|^{re.escape(fmt.missing_marker)}$"
+            if not per_row:
+                expectations.append(
+                    gxe.ExpectColumnValuesToNotBeInSet(
+                        column=column, value_set=[fmt.missing_marker], mostly=1 - max_missing
+                    )
+                )
+        expectations.append(gxe.ExpectColumnValuesToMatchRegex(column=column, regex=number))
     for name, spec in contract.categorical.items():
         column = by_snake[name]
         expectations.append(
@@ -139,8 +181,8 @@ def typed_suite(schema: Schema, contract: Contract, rules: DataValidation) -> li
         ),
     ]
     expectations += [
-        gxe.ExpectColumnValuesToBeBetween(column=name, min_value=bounds.min, max_value=bounds.max)
-        for name, bounds in contract.numeric.items()
+        gxe.ExpectColumnValuesToBeBetween(column=name, min_value=spec.min, max_value=spec.max)
+        for name, spec in contract.numeric.items()
     ]
     return expectations
 
@@ -152,7 +194,7 @@ def table_schema_suite(schema: Schema) -> list[Expectation]:
     return [
         *_table_schema(schema),
         *(gxe.ExpectColumnTypeToBe(column=name, type_="category") for name in schema.categorical),
-        *(gxe.ExpectColumnTypeToBe(column=name, type_="int64") for name in schema.numeric),
+        *(gxe.ExpectColumnTypeToBe(column=name, type_=schema.dtype(name)) for name in schema.numeric),
         gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=None),
     ]
 
@@ -181,13 +223,17 @@ def _prepared_value_checks(schema: Schema, contract: Contract, per_row: bool = F
         if not per_row or max_missing == 0:
             expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=1 - max_missing))
     for name in schema.numeric:
-        # `int64` cannot hold a missing value: the dtype check is the completeness check
-        expectations.append(gxe.ExpectColumnTypeToBe(column=name, type_="int64"))
+        # `int64` cannot hold a missing value: for it the dtype check is the completeness check
+        dtype = schema.dtype(name)
+        expectations.append(gxe.ExpectColumnTypeToBe(column=name, type_=dtype))
         bounds = contract.numeric.get(name)
         if bounds is not None:
             expectations.append(
                 gxe.ExpectColumnValuesToBeBetween(column=name, min_value=bounds.min, max_value=bounds.max)
             )
+        max_missing = bounds.max_missing if bounds else 0.0
+        if dtype != "int64" and (not per_row or max_missing == 0):
+            expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=1 - max_missing))
     return expectations
 
 

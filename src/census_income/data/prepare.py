@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
@@ -16,8 +17,9 @@ def prepare(raw_parts: dict[str, pd.DataFrame], fmt: SourceFormat, schema: Schem
     """Concatenate raw parts (`train`, `test`, ...) and normalise them.
 
     snake_case names, stripped text, the missing marker as a missing value, the label as
-    0/1 (after removing `label.strip_suffix`), categoricals as `category`, numbers as
-    `int64`, plus `part` (which source each row came from) and a unique `row_id`.
+    0/1 (after removing `label.strip_suffix`), categoricals as `category`, numbers as the
+    schema declares them (`int64`, `Int64`, `float64`), plus `part` (which source each row
+    came from) and a unique `row_id`.
     Text is cleaned per distinct value (through categories), so the cost grows with the
     number of distinct values, not rows. The inputs are not changed.
     """
@@ -28,11 +30,27 @@ def prepare(raw_parts: dict[str, pd.DataFrame], fmt: SourceFormat, schema: Schem
     return table
 
 
+def unlabelled(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> pd.Series:
+    """Rows of a raw part without a label (missing, empty or the missing marker)."""
+    values = raw[schema.label.column] if schema.label.column in raw else raw[schema.target]
+    text = values.astype("string").str.strip()
+    return (text.isna() | text.isin([fmt.missing_marker, ""])).fillna(True).astype(bool)
+
+
 def _normalise(part: str, raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> pd.DataFrame:
     frame = raw.rename(columns=to_snake_case)
     missing = [c for c in [*schema.features, schema.target] if c not in frame]
     if missing:
         raise PipelineError(f"prepare: columns missing from raw part {part}: {missing}")
+    without = unlabelled(frame, fmt, schema)
+    if without.any():
+        if schema.label.missing == "refuse":
+            rows = without[without].index.tolist()[:3]
+            raise PipelineError(
+                f"prepare: part {part}: {int(without.sum())} rows without a label in {schema.label.column} "
+                f"(rows {rows}); set schema.label.missing: drop to leave them out"
+            )
+        frame = frame[~without.to_numpy()]
     out: dict[str, pd.Series] = {PART: pd.Series(pd.Categorical([part] * len(frame))), **_typed(frame, fmt, schema)}
     out[schema.target] = _binary_label(frame[schema.target], schema)
     return pd.DataFrame(out)[[PART, *schema.features, schema.target]]
@@ -54,12 +72,13 @@ def prepare_features(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> pd
 
 
 def _typed(frame: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> dict[str, pd.Series]:
-    """The feature columns of a raw frame (snake_case names) as `category` and `int64`."""
+    """The feature columns of a raw frame (snake_case names) as `category` and the numeric
+    dtypes the schema declares (`Schema.dtype`)."""
     out: dict[str, pd.Series] = {}
     for column in schema.categorical:
         out[column] = _clean_text(frame[column], fmt.missing_marker)
     for column in schema.numeric:
-        out[column] = _to_integer(frame[column], fmt.missing_marker, column)
+        out[column] = _to_number(frame[column], fmt.missing_marker, column, schema.dtype(column))
     return out
 
 
@@ -86,26 +105,45 @@ def _clean_text(values: pd.Series, missing_marker: str) -> pd.Series:
     return mapped.astype("category").reset_index(drop=True)
 
 
-def _to_integer(values: pd.Series, missing_marker: str, column: str) -> pd.Series:
-    """Integers as `int64`; text is parsed once per distinct value.
+def _to_number(values: pd.Series, missing_marker: str, column: str, dtype: str) -> pd.Series:
+    """Numbers as `dtype` (`int64`, `Int64` or `float64`); text is parsed once per distinct value.
 
-    The contract has numeric columns complete (the raw gate stops missing numbers), so
-    plain `int64` is exact, and it keeps numeric checks vectorised at any size.
+    Only the declared dtype is ever produced, whatever the data holds: a fraction in a
+    whole-number column, or a missing value where none may be, is an error naming the column.
     """
-    if pd.api.types.is_integer_dtype(values.dtype) and not values.isna().any():
+    if dtype == "int64" and pd.api.types.is_integer_dtype(values.dtype) and not values.isna().any():
         return values.astype("int64").reset_index(drop=True)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not isinstance(values.dtype, pd.CategoricalDtype):
+        numbers = pd.Series(values.to_numpy(dtype="float64", na_value=np.nan))
+        return _checked(numbers, column, dtype)
     text = _clean_text(
         values.astype("string") if not isinstance(values.dtype, pd.CategoricalDtype) else values, missing_marker
     )
     distinct = text.cat.categories.to_series()
-    numbers = pd.to_numeric(distinct, errors="coerce")
-    bad = distinct[numbers.isna() | (numbers % 1 != 0)]
+    parsed = pd.to_numeric(distinct, errors="coerce")
+    bad = distinct[parsed.isna()]
     if not bad.empty:
-        raise PipelineError(f"prepare: column {column}: not an integer: {bad.tolist()[:3]}")
+        raise PipelineError(f"prepare: column {column}: not a number: {bad.tolist()[:3]}")
     codes = text.cat.codes.to_numpy()
-    if (codes < 0).any():
-        raise PipelineError(f"prepare: column {column}: {int((codes < 0).sum())} missing values")
-    return pd.Series(numbers.to_numpy()[codes].astype("int64"))
+    numbers = pd.Series(np.where(codes >= 0, parsed.to_numpy(dtype="float64")[codes.clip(min=0)], np.nan))
+    return _checked(numbers, column, dtype)
+
+
+def _checked(numbers: pd.Series, column: str, dtype: str) -> pd.Series:
+    """float64 values (NaN for missing) as `dtype`, or an error naming the first offending rows."""
+    missing = numbers.isna()
+    if dtype == "int64" and missing.any():
+        rows = missing[missing].index.tolist()[:3]
+        raise PipelineError(f"prepare: column {column}: {int(missing.sum())} missing values (rows {rows})")
+    if dtype != "float64":
+        fraction = numbers.notna() & (numbers % 1 != 0)
+        if fraction.any():
+            rows = fraction[fraction].index.tolist()[:3]
+            raise PipelineError(
+                f"prepare: column {column}: not a whole number: {numbers[fraction].tolist()[:3]} (rows {rows})"
+            )
+    typed: pd.Series = numbers.astype(dtype)  # type: ignore[call-overload]
+    return typed.reset_index(drop=True)
 
 
 def _binary_label(values: pd.Series, schema: Schema) -> pd.Series:

@@ -28,6 +28,10 @@ def prepare(parts: Mapping[str, DataFrame], fmt: SourceFormat, schema: Schema) -
     """Concatenate raw parts (each with a `POSITION` column) and normalise them; the inputs are
     not changed. Raises `PipelineError` as the pandas engine does (missing columns, numbers
     that are not integers or missing)."""
+    unsupported = [*schema.decimal, *schema.nullable]
+    if unsupported or schema.label.missing != "refuse":
+        what = f"decimal or nullable column {unsupported[0]}" if unsupported else "schema.label.missing: drop"
+        raise PipelineError(f"prepare: engine=spark takes whole, complete numbers and labels only: {what}")
     ordered = sorted(parts.items(), key=lambda item: (item[0] != "train", item[0]))
     offset, typed = 0, []
     for part, raw in ordered:

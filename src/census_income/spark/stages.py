@@ -72,10 +72,10 @@ def prepare_stage(run: StageRun, args: argparse.Namespace, cfg: PrepareConfig) -
     """Every raw part into one typed table, `data/prepared/table.parquet`."""
     spark = spark_session(_engine(cfg))
     gate = Gate("prepare", run, cfg.mode)
-    sources = sorted(Path(args.raw).glob("*.parquet"))
-    raw = {path.stem: read_parquet(spark, path, positions=True) for path in sources}
-    for path in sources:
-        frame = raw[path.stem].drop(POSITION)
+    sources = cfg.raw_parts(Path(args.raw))
+    raw = {part: read_parquet(spark, path, positions=True) for part, path in sources.items()}
+    for part, path in sources.items():
+        frame = raw[part].drop(POSITION)
         count(run, frame)
         integers = ingest.stored_as_integers(frame, cfg.format, cfg.schema_)
         check_raw_part(gate, frame, path, cfg, integers)
