@@ -107,6 +107,21 @@ def _is_data(line: bytes, comment: bytes | None) -> bool:
     return bool((line.split(comment, 1)[0] if comment else line).strip())
 
 
+def names_header(line: bytes, fmt: SourceFormat) -> bool:
+    """A line of a headerless format that is a header all the same: the format's own column names
+    (in any order, the label's optional), as spreadsheets and `to_csv` write them. Scoring reads it
+    as the header rather than as a row of bad values."""
+    if fmt.header:
+        return False
+    try:
+        text = line.decode(fmt.encoding)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    names = [field.strip().strip("\"'") for field in text.rstrip("\r\n").split(fmt.delimiter)]
+    known = set(fmt.columns)
+    return len(set(names)) == len(names) >= len(known) - 1 and set(names) <= known
+
+
 @contextlib.contextmanager
 def _opened(uri: str) -> Iterator[IO[bytes]]:
     """The input's bytes; any failure to open or read it (missing, a directory, no connection,
@@ -157,10 +172,13 @@ def input_digest(uri: str, fmt: SourceFormat) -> tuple[str, int]:
                 digest.update(block)
             handle.seek(0)
             return digest.hexdigest(), int(_parquet(handle, uri).metadata.num_rows)
+        headed = fmt.header
         for line in _lines(handle, uri):
             digest.update(line)
-            rows += _is_data(line, comment)
-    return digest.hexdigest(), max(rows - int(fmt.header), 0)
+            if _is_data(line, comment):
+                headed = headed or (rows == 0 and names_header(line, fmt))
+                rows += 1
+    return digest.hexdigest(), max(rows - int(headed), 0)
 
 
 def read_chunks(uri: str, fmt: SourceFormat, label: str, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
@@ -188,8 +206,10 @@ def read_chunks(uri: str, fmt: SourceFormat, label: str, chunk_rows: int = CHUNK
 
     def parse(lines: list[bytes], header: bytes | None, first: int) -> pd.DataFrame:
         where = f"{uri} rows {first}-{first + len(lines) - 1}"
-        frame = parse_source((header or b"") + b"".join(lines), fmt, where)
-        if not fmt.header and frame.shape[1] == len(unlabelled) and len(unlabelled) < len(fmt.columns):
+        # a header in a headerless format (`names_header`) is parsed as the header it is
+        read_as = fmt if fmt.header or header is None else fmt.model_copy(update={"header": True})
+        frame = parse_source((header or b"") + b"".join(lines), read_as, where)
+        if not read_as.header and frame.shape[1] == len(unlabelled) and len(unlabelled) < len(fmt.columns):
             frame.columns = unlabelled
         frame.index = pd.RangeIndex(first, first + len(frame))
         return frame
@@ -201,7 +221,7 @@ def read_chunks(uri: str, fmt: SourceFormat, label: str, chunk_rows: int = CHUNK
         for line in _lines(handle, uri):
             if not _is_data(line, comment):
                 continue
-            if fmt.header and header is None:
+            if header is None and (fmt.header or (first == 0 and not lines and names_header(line, fmt))):
                 header = line if line.endswith(b"\n") else line + b"\n"
                 continue
             lines.append(line)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import run
 
@@ -76,6 +77,24 @@ def test_the_test_file_is_scored_without_drift(project: Path, tmp_path: Path) ->
     assert max(f["psi"] for f in drift["features"].values()) < 0.1
     assert "no drift" in output
     assert written(tmp_path) == ["predictions.drift.json", "predictions.parquet"]
+
+
+def test_an_ordinary_csv_with_a_header_row_scores_like_the_delivered_file(project: Path, tmp_path: Path) -> None:
+    """Adult's format has no header; a CSV whose first row names the columns is read by them."""
+    lines = data_lines(project)[:400]
+    plain = write_rows(tmp_path / "plain.csv", lines)
+    columns = yaml.safe_load((project / "conf/datasets/adult.yaml").read_text(encoding="utf-8"))["format"]["columns"]
+    headed = write_rows(tmp_path / "headed.csv", [",".join(columns), *lines])
+    code, output = predict(project, plain, tmp_path / "plain.parquet")
+    assert code == 0, output
+    code, output = predict(project, headed, tmp_path / "headed.parquet")
+    assert code == 0, output
+    plain_scores, headed_scores = (
+        pd.read_parquet(tmp_path / "plain.parquet"),
+        pd.read_parquet(tmp_path / "headed.parquet"),
+    )
+    assert list(headed_scores["row"]) == list(range(400))
+    assert headed_scores["score"].tolist() == plain_scores["score"].tolist()
 
 
 def test_a_missing_column_refuses_the_file_with_the_report(project: Path, tmp_path: Path) -> None:

@@ -19,7 +19,14 @@ from census_income.data.prepare import prepare_features
 from census_income.errors import GateError
 from census_income.features import fit_featurizer
 from census_income.models import build_estimator, fit_model, scoring_pipeline
-from census_income.predict import ScoringConfig, checked_rows, failing_rows, read_chunks
+from census_income.predict import (
+    ScoringConfig,
+    checked_rows,
+    failing_rows,
+    input_digest,
+    names_header,
+    read_chunks,
+)
 from census_income.registry import gate_failures
 from census_income.scoring import (
     MISSING,
@@ -157,6 +164,24 @@ def test_read_chunks_cuts_at_line_ends_and_numbers_rows(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(pd.concat(chunks), whole)
     assert list(whole.index) == list(range(50))
     assert list(whole.columns) == FORMAT.columns
+
+
+@pytest.mark.parametrize("label", [True, False], ids=["with-label", "without-label"])
+def test_a_header_row_in_a_headerless_format_is_read_as_the_header(tmp_path: Path, label: bool) -> None:
+    """An ordinary CSV whose first row names the columns (in another order, as `to_csv` may
+    write them) scores like the headerless file: the names are not taken for a row of values."""
+    plain, headed = tmp_path / "plain.csv", tmp_path / "headed.csv"
+    text = delivered_text(30, seed=5)
+    plain.write_text(text, encoding="utf-8")
+    table = pd.concat(read_chunks(str(plain), FORMAT, "income"))
+    columns = list(reversed(FORMAT.columns)) if label else [c for c in FORMAT.columns if c != "income"]
+    table[columns].to_csv(headed, index=False)
+    assert names_header(headed.read_bytes().splitlines()[0], FORMAT)
+    assert not names_header(plain.read_bytes().splitlines()[0], FORMAT)
+    read = pd.concat(read_chunks(str(headed), FORMAT, "income", chunk_rows=7))
+    assert list(read.index) == list(range(30))
+    pd.testing.assert_frame_equal(read[columns], table[columns].astype(read[columns].dtypes.to_dict()))
+    assert input_digest(str(headed), FORMAT)[1] == 30
 
 
 def test_read_chunks_reads_parquet_by_batches_with_its_stored_types(tmp_path: Path) -> None:
