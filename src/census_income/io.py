@@ -130,7 +130,7 @@ class RunFiles:
         """Folders of killed runs: finish the one that was moving its files in, drop the others."""
         for folder in sorted(self.parent.glob(f"{self.prefix}*.tmp")):
             pid = folder.name[len(self.prefix) :].split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid)):
                 continue  # a run still going on
             if (folder / self.MARK).exists():
                 self._move_in(folder)
@@ -141,12 +141,14 @@ def _remove_dead(parent: Path, prefix: str) -> None:
     """Remove the temporaries `<prefix><pid>-*.tmp` of processes that are gone (killed)."""
     for folder in parent.glob(f"{prefix}*.tmp"):
         pid = folder.name[len(prefix) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process with this id exists."""
+def process_alive(pid: int | None) -> bool:
+    """Whether a process with this id exists (a leftover's writer, a queue worker)."""
+    if not pid:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from census_income.io import process_alive
 from census_income.metrics import (
     QUALITY_KEY,
     RANK_METRIC,
@@ -378,25 +379,13 @@ def queue_snapshot(project: Path) -> QueueSnapshot | None:
             tasks = queue.status()
             # `dvc queue start` records each worker as <celery dir>/dvc-exp-worker-<n>.json
             records = [ProcessInfo.load(str(path)) for path in Path(queue.wdir).glob("dvc-exp-worker-*.json")]
-            workers = sum(info.returncode is None and _alive(info.pid) for info in records)
+            workers = sum(info.returncode is None and process_alive(info.pid) for info in records)
     except Exception:  # a task moving between states mid-read; the next poll sees it settled
         logger.debug("cannot read the experiment queue of %s", project, exc_info=True)
         return None
     return QueueSnapshot(
         {str(task["name"]): str(task["status"]).lower() for task in tasks if task.get("name")}, workers
     )
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
