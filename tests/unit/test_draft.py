@@ -88,17 +88,22 @@ def test_schema_and_contract(tmp_path: Path) -> None:
     assert set(files["conf/datasets/things.card.yaml"]) >= {"title", "intended_use", "license", "citation"}
 
 
-def test_the_draft_passes_its_own_gates(tmp_path: Path) -> None:
-    path = write_csv(tmp_path)
-    spec = drafted(path, positive="no")["conf/datasets/things.yaml"]
-    fmt, schema = SourceFormat(**spec["format"]), Schema(**spec["schema"])
-    contract = Contract(**spec["contract"])
+def gated_table(path: Path, spec: dict[str, Any]) -> pd.DataFrame:
+    """Run a drafted description's raw and prepared gates on its own file (raising when either
+    fails) and return the prepared table."""
+    fmt, schema, contract = SourceFormat(**spec["format"]), Schema(**spec["schema"]), Contract(**spec["contract"])
     raw = parse_source(path.read_bytes(), fmt, str(path))
     rules = DataValidation(max_duplicate_share=0.0)
     gate = Gate("draft", StageRun(stage="draft"), "fail")
     gate.check("raw", raw, raw_suite, fmt, schema, contract, rules, stored_as_integers(raw, fmt, schema))
     table = prepare({"train": raw}, fmt, schema)
     gate.check("prepared", table, prepared_suite, schema, contract, rules)
+    return table
+
+
+def test_the_draft_passes_its_own_gates(tmp_path: Path) -> None:
+    path = write_csv(tmp_path)
+    table = gated_table(path, drafted(path, positive="no")["conf/datasets/things.yaml"])
     assert str(table["count"].dtype) == "Int64" and str(table["weight"].dtype) == "float64"
     assert table["label"].tolist() == [0, 1, 1, 1, 0, 1]
 
@@ -133,11 +138,5 @@ def test_a_parquet_draft_passes_its_own_gates_with_nulls_for_missing_values(tmp_
     spec = drafted(path)["conf/datasets/things.yaml"]
     assert spec["schema"]["label"]["missing"] == "drop"
     assert spec["schema"]["decimal"] == ["count", "weight"]  # stored as floats (pandas reads NA so)
-    fmt, schema, contract = SourceFormat(**spec["format"]), Schema(**spec["schema"]), Contract(**spec["contract"])
-    raw = parse_source(path.read_bytes(), fmt, str(path))
-    rules = DataValidation(max_duplicate_share=0.0)
-    gate = Gate("draft", StageRun(stage="draft"), "fail")
-    gate.check("raw", raw, raw_suite, fmt, schema, contract, rules, stored_as_integers(raw, fmt, schema))
-    table = prepare({"train": raw}, fmt, schema)
-    gate.check("prepared", table, prepared_suite, schema, contract, rules)
+    table = gated_table(path, spec)
     assert len(table) == len(typed) - 1
