@@ -32,7 +32,7 @@ SECTION = "## Gates (issue 4)"
 BUDGET = 0.25
 # what a pandas-engine stage process pays: its harness skips the optional packages first
 IMPORT_PROBE = (
-    "import time, pandas; from census_income.stage import UNUSED_ON_PANDAS, skip_imports; "
+    "import time, pandas; from census_income.stages.harness import UNUSED_ON_PANDAS, skip_imports; "
     "skip_imports(UNUSED_ON_PANDAS); t = time.perf_counter(); "
     "import great_expectations, great_expectations.expectations; print(time.perf_counter() - t)"
 )
@@ -80,7 +80,7 @@ def profile_suites(top: int = 3) -> list[tuple[str, int, int, float, list[tuple[
     from census_income.config import IngestConfig
     from census_income.contracts import suites
     from census_income.contracts.gate import Gate
-    from census_income.stage import StageRun
+    from census_income.stages.harness import StageRun
 
     logging.getLogger("census_income").setLevel(logging.ERROR)
     cfg = IngestConfig.load()

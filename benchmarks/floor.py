@@ -61,7 +61,7 @@ def read_parts(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_featurizer(features: dict[str, Any], categorical: list[str], numeric: list[str]) -> Any:
-    """The pipeline's preprocessing (`census_income.features`), without the project's code."""
+    """The pipeline's preprocessing (`census_income.modeling.features`), without the project's code."""
     import numpy as np
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer

@@ -17,7 +17,7 @@ import yaml
 from census_income import config
 from census_income.compose import compose_params
 from census_income.errors import ConfigError
-from census_income.models import build_estimator
+from census_income.modeling.models import build_estimator
 from tests.conftest import REPO_ROOT
 
 CONF = REPO_ROOT / "conf"

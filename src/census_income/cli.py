@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from census_income.errors import PipelineError
-from census_income.exp_branch import add_exp_branch_arguments, exp_branch_command
-from census_income.lineage_report import add_lineage_arguments, lineage_command
+from census_income.experiments.exp_branch import add_exp_branch_arguments, exp_branch_command
+from census_income.experiments.sweep import add_exps_arguments, add_sweep_arguments, exps_command, sweep_command
 from census_income.paths import CONF_DIR, PARAMS_FILE, log_file
-from census_income.predict import add_predict_arguments, predict_command
-from census_income.registry import COMMANDS as REGISTRY_COMMANDS
-from census_income.registry import add_registry_commands, registry_command
-from census_income.report import add_report_arguments, report_command
-from census_income.sweep import add_exps_arguments, add_sweep_arguments, exps_command, sweep_command
+from census_income.reporting.lineage_report import add_lineage_arguments, lineage_command
+from census_income.reporting.report import add_report_arguments, report_command
+from census_income.serving.predict import add_predict_arguments, predict_command
+from census_income.serving.registry import COMMANDS as REGISTRY_COMMANDS
+from census_income.serving.registry import add_registry_commands, registry_command
 
 # set to any value, errors end in their traceback instead of one line
 DEBUG_VARIABLE = "CENSUS_INCOME_DEBUG"
@@ -80,7 +80,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         sys.stdout.write(params_command(args.overrides, args.output, args.conf))
     elif args.command == "runs":
-        from census_income.runs import format_runs, read_runs
+        from census_income.reporting.runs import format_runs, read_runs
 
         events = read_runs(log_file())
         if not events:
@@ -96,7 +96,7 @@ def dispatch(args: argparse.Namespace) -> int:
     elif args.command == "lineage":
         lineage_command(args)
     elif args.command == "check-lock":
-        from census_income.staleness import check_lock
+        from census_income.repo.staleness import check_lock
 
         sys.stdout.write(check_lock() + "\n")
     return 0
@@ -149,7 +149,7 @@ def gates_command(args: argparse.Namespace) -> int:
 
 def check_quality_command(args: argparse.Namespace) -> int:
     """`census-income check-quality`: the model's quality bar, as register enforces it (CI on main)."""
-    from census_income.registry import quality_failures
+    from census_income.serving.registry import quality_failures
 
     failed = quality_failures(Path.cwd(), None)
     if failed:

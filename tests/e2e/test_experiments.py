@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
+from census_income.experiments.sweep import Dvc, Revival, queue_snapshot, sweep_environment, wait_for_experiments
 from census_income.io import md5_file
-from census_income.sweep import Dvc, Revival, queue_snapshot, sweep_environment, wait_for_experiments
 from tests.conftest import project_env, run
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from census_income.lineage import dvc_md5, matches_lock
+from census_income.repo.lineage import dvc_md5, matches_lock
 from tests.conftest import run
 
 pytestmark = pytest.mark.slow

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from census_income.report import BETTER, NOISE, WORSE, direction
-from census_income.staleness import FIX
+from census_income.repo.staleness import FIX
+from census_income.reporting.report import BETTER, NOISE, WORSE, direction
 from tests.conftest import run
 
 pytestmark = pytest.mark.slow
@@ -156,9 +156,9 @@ def stale_edit(project: Path, kind: str) -> str:
         assert f"  {leaf}: {old}\n" in text
         params.write_text(text.replace(f"  {leaf}: {old}\n", f"  {leaf}: {round(old * 3, 6)}\n", 1))
         return "param model modified (stage train)"
-    code = project / "src" / "census_income" / "models.py"
+    code = project / "src" / "census_income" / "modeling" / "models.py"
     code.write_text(code.read_text() + "\n# a change the committed dvc.lock does not know\n")
-    return "dependency src/census_income/models.py modified (stage train)"
+    return "dependency src/census_income/modeling/models.py modified (stage train)"
 
 
 @pytest.mark.parametrize("kind", ["conf", "params", "code"])

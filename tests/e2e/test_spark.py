@@ -28,7 +28,7 @@ from census_income.data.ingest import parse_source
 from census_income.data.prepare import PART, prepare
 from census_income.data.split import SPLITS, split
 from census_income.errors import GateError, PipelineError
-from census_income.features import featurize, fit_featurizer
+from census_income.modeling.features import featurize, fit_featurizer
 from census_income.spark.session import missing_requirement
 from tests.conftest import REPO_ROOT, run
 
@@ -179,7 +179,7 @@ def test_a_gate_on_a_spark_frame_passes_good_data_and_reports_bad_data_in_one_li
     from census_income.contracts.gate import Gate
     from census_income.contracts.suites import prepared_suite, table_schema_suite
     from census_income.spark.io import read_parquet
-    from census_income.stage import StageRun
+    from census_income.stages.harness import StageRun
 
     engines["spark"]["prepared"].to_parquet(tmp_path / "prepared.parquet")
     table = read_parquet(spark, tmp_path / "prepared.parquet").cache()

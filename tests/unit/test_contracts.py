@@ -41,7 +41,7 @@ from census_income.contracts.suites import (
 )
 from census_income.data.prepare import prepare
 from census_income.errors import GateError
-from census_income.stage import StageRun
+from census_income.stages.harness import StageRun
 from tests.unit.conftest import CONTRACT, FORMAT, SCHEMA, raw_part
 
 DATA_RULES = DataValidation(max_duplicate_share=0.05)
@@ -303,7 +303,7 @@ def test_split_suite_catches_a_label_rate_far_from_train(splits: dict[str, pd.Da
 # ------------------------------------------------------- features, predictions
 @pytest.fixture
 def features(splits: dict[str, pd.DataFrame], features_cfg: FeaturesConfig) -> pd.DataFrame:
-    from census_income.features import featurize, fit_featurizer
+    from census_income.modeling.features import featurize, fit_featurizer
 
     return featurize(fit_featurizer(splits["train"], features_cfg, SCHEMA), splits["train"], SCHEMA)
 

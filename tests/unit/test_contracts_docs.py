@@ -12,7 +12,7 @@ from census_income.contracts.docs import build_data_docs, main
 from census_income.contracts.gate import Gate
 from census_income.contracts.suites import predictions_suite
 from census_income.errors import GateError
-from census_income.stage import StageRun
+from census_income.stages.harness import StageRun
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from census_income.data.draft import draft, sniff_format, write_draft
 from census_income.data.ingest import parse_source
 from census_income.data.prepare import prepare
 from census_income.errors import ConfigError
-from census_income.stage import StageRun
+from census_income.stages.harness import StageRun
 
 ROWS = [
     ("12", "red", "1.5", "yes"),

@@ -74,7 +74,7 @@ GATED_STAGE = """
 import sys
 import pandas as pd
 from census_income.contracts.gate import Gate
-from census_income.stage import run_stage
+from census_income.stages.harness import run_stage
 
 def body(run, args):
     gate = Gate("probe", run, "fail")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from census_income.environment import (
+from census_income.errors import PipelineError
+from census_income.repo.environment import (
     LockMismatchError,
     current_environment,
     differences,
@@ -15,7 +16,6 @@ from census_income.environment import (
     parse_uv_lock,
     read_environment_record,
 )
-from census_income.errors import PipelineError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

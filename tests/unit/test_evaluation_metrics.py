@@ -11,7 +11,7 @@ import pytest
 from sklearn import metrics as skm
 
 from census_income.config import FeaturesConfig, Schema
-from census_income.evaluation import (
+from census_income.modeling.evaluation import (
     METRICS,
     classification_metrics,
     confusion_counts,
@@ -24,9 +24,9 @@ from census_income.evaluation import (
     standard_errors,
     weighted_metrics,
 )
-from census_income.features import featurize, fit_featurizer
-from census_income.metrics import MODEL_METRICS
-from census_income.models import build_estimator, fit_model, scoring_pipeline
+from census_income.modeling.features import featurize, fit_featurizer
+from census_income.modeling.metrics import MODEL_METRICS
+from census_income.modeling.models import build_estimator, fit_model, scoring_pipeline
 from tests.unit.conftest import SMALL_MODELS
 
 Y = np.array([0, 0, 1, 1])

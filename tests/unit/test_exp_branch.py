@@ -14,7 +14,7 @@ import yaml
 
 from census_income.cli import main
 from census_income.errors import PipelineError
-from census_income.exp_branch import (
+from census_income.experiments.exp_branch import (
     Preset,
     compose,
     derive_preset,

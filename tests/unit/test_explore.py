@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from census_income.explore import (
+from census_income.experiments.explore import (
     MISSING,
     Run,
     RunRef,

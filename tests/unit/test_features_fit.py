@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from census_income.config import FeaturesConfig, Schema
-from census_income.features import featurize, featurize_chunks, fit_featurizer
+from census_income.modeling.features import featurize, featurize_chunks, fit_featurizer
 
 
 def test_output_is_float32_features_plus_the_label(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from census_income.errors import ConfigError, PipelineError
-from census_income.lineage import locked_stages, upstream
-from census_income.lineage_report import (
+from census_income.repo.lineage import locked_stages, upstream
+from census_income.reporting.lineage_report import (
     Lineage,
     defined_stages,
     environment_output,
@@ -14,7 +14,7 @@ from census_income.lineage_report import (
     param_text,
     trace,
 )
-from census_income.model_card import data_card, render_model_card
+from census_income.reporting.model_card import data_card, render_model_card
 
 
 def out(path: str, md5: str) -> dict[str, object]:

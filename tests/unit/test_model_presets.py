@@ -12,8 +12,8 @@ from threadpoolctl import threadpool_limits
 
 from census_income.compose import compose_params
 from census_income.config import FeaturesConfig, ModelConfig, Schema, TrainConfig
-from census_income.features import featurize, fit_featurizer
-from census_income.models import build_estimator, fit_model, native_categorical
+from census_income.modeling.features import featurize, fit_featurizer
+from census_income.modeling.models import build_estimator, fit_model, native_categorical
 from tests.conftest import REPO_ROOT
 from tests.unit.conftest import needs_estimator
 

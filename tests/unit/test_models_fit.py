@@ -10,8 +10,8 @@ import pytest
 
 from census_income.config import FeaturesConfig, ModelConfig, Schema
 from census_income.errors import ConfigError
-from census_income.features import featurize, fit_featurizer
-from census_income.models import build_estimator, fit_model, scoring_pipeline
+from census_income.modeling.features import featurize, fit_featurizer
+from census_income.modeling.models import build_estimator, fit_model, scoring_pipeline
 from tests.conftest import REPO_ROOT
 from tests.unit.conftest import SMALL_MODELS, needs_estimator
 

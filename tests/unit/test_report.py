@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from census_income.report import (
+from census_income.reporting.report import (
     BETTER,
     NOISE,
     WORSE,

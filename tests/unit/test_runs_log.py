@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from census_income.cli import main
-from census_income.runs import COLUMNS, format_runs, read_runs
+from census_income.reporting.runs import COLUMNS, format_runs, read_runs
 from tests.conftest import project_env, run
 
 

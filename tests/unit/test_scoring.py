@@ -17,9 +17,9 @@ from census_income.contracts.gate import Gate
 from census_income.contracts.suites import input_prepared_suite, input_suite
 from census_income.data.prepare import prepare_features
 from census_income.errors import GateError
-from census_income.features import fit_featurizer
-from census_income.models import build_estimator, fit_model, scoring_pipeline
-from census_income.predict import (
+from census_income.modeling.features import fit_featurizer
+from census_income.modeling.models import build_estimator, fit_model, scoring_pipeline
+from census_income.serving.predict import (
     ScoringConfig,
     checked_rows,
     failing_rows,
@@ -27,8 +27,8 @@ from census_income.predict import (
     names_header,
     read_chunks,
 )
-from census_income.registry import gate_failures
-from census_income.scoring import (
+from census_income.serving.registry import gate_failures
+from census_income.serving.scoring import (
     MISSING,
     PSI_DRIFT,
     PSI_MODERATE,
@@ -40,7 +40,7 @@ from census_income.scoring import (
     psi,
     score,
 )
-from census_income.stage import StageRun
+from census_income.stages.harness import StageRun
 from tests.unit.conftest import CONTRACT, FORMAT, SCHEMA, SMALL_MODELS, raw_part
 
 CFG = ScoringConfig.model_validate(
@@ -145,7 +145,7 @@ def test_chunked_drift_counts_equal_one_pass() -> None:
 # ----------------------------------------------------------- chunked scoring
 @pytest.fixture
 def model(prepared: pd.DataFrame, features_cfg: Any) -> Any:
-    from census_income.features import featurize
+    from census_income.modeling.features import featurize
 
     featurizer = fit_featurizer(prepared, features_cfg, SCHEMA)
     estimator = fit_model(
@@ -327,7 +327,7 @@ def test_gate_failures_name_each_suite_that_did_not_pass() -> None:
 def test_registry_and_predict_modules_import_no_heavy_library() -> None:
     """The CLI imports them to list its commands: `--help` must not pay for pandas, GX, DVC or gto."""
     code = (
-        "import sys, census_income.registry, census_income.predict; "
+        "import sys, census_income.serving.registry, census_income.serving.predict; "
         "heavy = [m for m in ('pandas', 'great_expectations', 'sklearn', 'dvc', 'gto') if m in sys.modules]; "
         "sys.exit(str(heavy) if heavy else 0)"
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from census_income.staleness import FIX, params_drift, stale_message, stale_stages, uncommitted
+from census_income.repo.staleness import FIX, params_drift, stale_message, stale_stages, uncommitted
 from tests.conftest import project_env
 
 LOCK: dict[str, Any] = {
@@ -62,10 +62,13 @@ def test_a_missing_source_a_modified_output_and_a_new_stage_are_stale() -> None:
 
 def test_a_reason_shared_by_stages_is_one_line_naming_them_in_pipeline_order() -> None:
     code = {"changed deps": {"src/census_income/io.py": "modified"}}
-    status = {"prepare": [code], "train": [code, {"changed deps": {"src/census_income/models.py": "modified"}}]}
+    status = {
+        "prepare": [code],
+        "train": [code, {"changed deps": {"src/census_income/modeling/models.py": "modified"}}],
+    }
     assert stale_stages(status, LOCK) == [
         "dependency src/census_income/io.py modified (stages prepare, train)",
-        "dependency src/census_income/models.py modified (stage train)",
+        "dependency src/census_income/modeling/models.py modified (stage train)",
     ]
 
 

@@ -9,8 +9,7 @@ import pytest
 import yaml
 
 from census_income.compose import compose_params
-from census_income.metrics import lower_is_better
-from census_income.sweep import (
+from census_income.experiments.sweep import (
     DEFAULT_GRID,
     LIGHTGBM_SWEEP,
     NOT_IN_GRID,
@@ -31,6 +30,7 @@ from census_income.sweep import (
     sweep_environment,
     varying_params,
 )
+from census_income.modeling.metrics import lower_is_better
 from tests.conftest import REPO_ROOT
 
 

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from census_income.config import GateMode
 from census_income.errors import GateError
 from census_income.io import atomic_path, write_json
-from census_income.lineage import matches_lock
 from census_income.paths import gate_results_dir
+from census_income.repo.lineage import matches_lock
 
 if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.expectations.expectation import Expectation
     from pyspark.sql import DataFrame as SparkFrame
 
-    from census_income.stage import StageRun
+    from census_income.stages.harness import StageRun
 
     # what a gate validates: a pandas frame, or a Spark one (engine=spark)
     Frame: TypeAlias = pd.DataFrame | SparkFrame  # explicit: SparkFrame is Any without pyspark

@@ -4,7 +4,7 @@ The featurizer is fitted on the driver, on train's feature columns only (collect
 Arrow: the same fit, so the same `featurizer.joblib`, as the pandas engine; train later
 holds train's encoded features in memory anyway, so this never needs more). Transforming
 every split, the row-wise and wide part, runs on the executors (`mapInPandas`), batch by
-batch, with `census_income.features.featurize` itself: the same float32 values.
+batch, with `census_income.modeling.features.featurize` itself: the same float32 values.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from census_income.config import FeaturesConfig, Schema
-from census_income.features import featurize, fit_featurizer
+from census_income.modeling.features import featurize, fit_featurizer
 
 if TYPE_CHECKING:
     import pandas as pd

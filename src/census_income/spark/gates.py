@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from census_income.contracts.suites import ReferenceProfile
-    from census_income.stage import StageRun
+    from census_income.stages.harness import StageRun
 
 
 def reference_profile(reference: DataFrame, label: str, columns: list[str], quantiles: list[float]) -> ReferenceProfile:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         SparkEngineConfig,
         SplitStageConfig,
     )
-    from census_income.stage import StageRun
+    from census_income.stages.harness import StageRun
 
 
 def _engine(cfg: IngestConfig | PrepareConfig | SplitStageConfig | FeaturizeConfig) -> SparkEngineConfig:

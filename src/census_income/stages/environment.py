@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from census_income.environment import read_environment_record
 from census_income.io import write_json
-from census_income.stage import StageRun, run_stage
+from census_income.repo.environment import read_environment_record
+from census_income.stages.harness import StageRun, run_stage
 
 
 def environment_stage(run: StageRun, args: argparse.Namespace) -> None:

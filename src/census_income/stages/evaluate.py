@@ -17,7 +17,8 @@ from census_income.contracts.suites import (
     slice_gaps,
 )
 from census_income.data.split import SPLITS
-from census_income.evaluation import (
+from census_income.io import atomic_path, load_model, read_parquet, write_json
+from census_income.modeling.evaluation import (
     calibration_points,
     confusion_counts,
     curve_scores,
@@ -29,10 +30,9 @@ from census_income.evaluation import (
     slice_metrics,
     standard_errors,
 )
-from census_income.io import atomic_path, load_model, read_parquet, write_json
-from census_income.lineage import recorded_md5
 from census_income.paths import SLICE_METRICS_NAME
-from census_income.stage import StageRun, run_stage
+from census_income.repo.lineage import recorded_md5
+from census_income.stages.harness import StageRun, run_stage
 
 PLOTTED_SPLITS = ("validation", "test")
 

@@ -10,9 +10,9 @@ from census_income.contracts.gate import Gate
 from census_income.contracts.inputs import check_splits
 from census_income.contracts.suites import features_suite
 from census_income.data.split import SPLITS
-from census_income.features import featurize_chunks, fit_featurizer
 from census_income.io import ParquetChunks, atomic_path, dump_model, read_parquet
-from census_income.stage import StageRun, run_stage
+from census_income.modeling.features import featurize_chunks, fit_featurizer
+from census_income.stages.harness import StageRun, run_stage
 
 
 def featurize_stage(run: StageRun, args: argparse.Namespace) -> None:

@@ -16,7 +16,7 @@ from census_income.contracts.suites import raw_suite, stored_as_integers
 from census_income.data.ingest import parse_source
 from census_income.data.synthetic import synthesize
 from census_income.io import ParquetChunks, read_source
-from census_income.stage import StageRun, run_stage
+from census_income.stages.harness import StageRun, run_stage
 
 
 def generate_stage(run: StageRun, args: argparse.Namespace) -> None:

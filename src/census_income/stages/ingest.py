@@ -15,7 +15,7 @@ from census_income.contracts.suites import raw_suite, stored_as_integers, typed_
 from census_income.data.ingest import parse_source
 from census_income.data.prepare import prepare
 from census_income.io import read_source, write_parquet
-from census_income.stage import StageRun, run_stage
+from census_income.stages.harness import StageRun, run_stage
 
 
 def ingest(run: StageRun, args: argparse.Namespace) -> None:

@@ -11,7 +11,7 @@ from census_income.contracts.inputs import check_raw_part
 from census_income.contracts.suites import prepared_suite, stored_as_integers
 from census_income.data.prepare import prepare, unlabelled
 from census_income.io import read_parquet, write_parquet
-from census_income.stage import StageRun, run_stage
+from census_income.stages.harness import StageRun, run_stage
 
 
 def prepare_stage(run: StageRun, args: argparse.Namespace) -> None:

@@ -9,7 +9,7 @@ from census_income.contracts.gate import Gate
 from census_income.contracts.inputs import check_prepared, check_split_parts
 from census_income.data.split import split
 from census_income.io import atomic_path, read_parquet, write_parquet
-from census_income.stage import StageRun, run_stage
+from census_income.stages.harness import StageRun, run_stage
 
 
 def split_stage(run: StageRun, args: argparse.Namespace) -> None:

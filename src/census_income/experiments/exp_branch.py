@@ -28,9 +28,9 @@ import yaml
 
 from census_income.compose import compose_params
 from census_income.errors import PipelineError
-from census_income.metrics import RANK_METRIC
+from census_income.experiments.sweep import Dvc, flatten, rank
+from census_income.modeling.metrics import RANK_METRIC
 from census_income.paths import CONF_DIR, LOCK_FILE, PARAMS_FILE
-from census_income.sweep import Dvc, flatten, rank
 
 PRESET_GROUP = "experiment"
 # written by `dvc exp run` and by `dvc repro`: replaced by the experiment's, never worth keeping

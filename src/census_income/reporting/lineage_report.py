@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from census_income.errors import PipelineError
-from census_income.lineage import LockedStage, locked_stages, producers, read_lock, recorded_md5, upstream
 from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE, MODEL_CARD_FILE, PARAMS_FILE, SLICE_METRICS_NAME
+from census_income.repo.lineage import LockedStage, locked_stages, producers, read_lock, recorded_md5, upstream
 
 # the stage module that records the environment: its output is found through dvc.lock by its command
 ENVIRONMENT_MODULE = "census_income.stages.environment"
@@ -180,10 +180,10 @@ def collect(check_status: bool = True) -> Lineage:
     import yaml
 
     from census_income.config import read_params
-    from census_income.environment import current_environment
     from census_income.io import md5_file, read_json
-    from census_income.registry import declared
-    from census_income.staleness import dvc_status, stale_stages, uncommitted
+    from census_income.repo.environment import current_environment
+    from census_income.repo.staleness import dvc_status, stale_stages, uncommitted
+    from census_income.serving.registry import declared
 
     try:
         dvc_yaml = yaml.safe_load(DVC_FILE.read_text(encoding="utf-8")) or {}
@@ -237,7 +237,7 @@ def lineage_command(args: argparse.Namespace) -> None:
     """Print the lineage of the current model and write its model card."""
     from census_income.config import read_params
     from census_income.io import read_json
-    from census_income.model_card import data_card, render_model_card, write_model_card
+    from census_income.reporting.model_card import data_card, render_model_card, write_model_card
 
     lineage = collect(check_status=not args.no_status)
     card_path: Path | None = None

@@ -20,8 +20,8 @@ from typing import Any
 
 from census_income.compose import compose_params
 from census_income.errors import PipelineError
-from census_income.lineage import read_lock
 from census_income.paths import CONF_DIR, LOCK_FILE, PARAMS_FILE
+from census_income.repo.lineage import read_lock
 
 FIX = "Run `make params` then `make repro` and commit params.yaml and dvc.lock."
 # statuses that mean "not here" rather than "changed": a clone without the data

@@ -8,7 +8,7 @@ from sklearn import metrics as skm
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from census_income.metrics import MODEL_METRICS, SE_SUFFIX, TRAIN_METRICS, VALIDATION_SE
+from census_income.modeling.metrics import MODEL_METRICS, SE_SUFFIX, TRAIN_METRICS, VALIDATION_SE
 
 METRICS = ("roc_auc", "average_precision", "accuracy", "error_rate", "f1", "log_loss", "brier")
 BOOTSTRAP_REPLICATES = 100

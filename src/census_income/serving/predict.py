@@ -27,7 +27,7 @@ from census_income.config import Contract, EvaluateConfig, Schema, SourceFormat,
 from census_income.errors import GateError, InputError, PipelineError
 from census_income.io import RunFiles, source_error
 from census_income.paths import PARAMS_FILE
-from census_income.registry import DVC_FILE, ModelRef, RegistryError, open_output, resolve, text_at, yaml_at
+from census_income.serving.registry import DVC_FILE, ModelRef, RegistryError, open_output, resolve, text_at, yaml_at
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,7 +76,7 @@ def load_scorer(spec: str, root: Path) -> Scorer:
     """Resolve `spec` (version, stage or path), check the model's bytes, read its params."""
     import tempfile
 
-    from census_income.registry import load as load_version
+    from census_income.serving.registry import load as load_version
 
     ref = resolve(spec, root)
     model, md5 = load_version(ref, root)
@@ -388,8 +388,15 @@ def predict(
 
     from census_income.contracts.gate import Gate
     from census_income.io import ParquetChunks, write_json, write_parquet
-    from census_income.scoring import PSI_DRIFT, DriftMonitor, ShadowComparison, feature_bins, format_drift, score
-    from census_income.stage import StageRun
+    from census_income.serving.scoring import (
+        PSI_DRIFT,
+        DriftMonitor,
+        ShadowComparison,
+        feature_bins,
+        format_drift,
+        score,
+    )
+    from census_income.stages.harness import StageRun
 
     started = time.perf_counter()
     files = run_files(output)  # an output name that would lose anything is refused before any work
@@ -484,7 +491,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 def predict_command(args: argparse.Namespace) -> int:
     """Run `census-income predict` and report on the console."""
-    from census_income.scoring import format_drift, format_shadow
+    from census_income.serving.scoring import format_drift, format_shadow
 
     if args.chunk_rows < 1:
         raise InputError("--chunk-rows must be at least 1")

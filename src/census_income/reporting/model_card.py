@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from census_income.config import Strict
 from census_income.errors import ConfigError
-from census_income.lineage_report import Lineage, param_text
-from census_income.metrics import SE_SUFFIX
+from census_income.modeling.metrics import SE_SUFFIX
+from census_income.reporting.lineage_report import Lineage, param_text
 
 NOT_IN_WORKSPACE = "not in the workspace (run `dvc pull`)"
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from census_income.io import process_alive
-from census_income.metrics import (
+from census_income.modeling.metrics import (
     QUALITY_KEY,
     RANK_METRIC,
     lower_is_better,

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from census_income.errors import PipelineError
+from census_income.experiments.sweep import flatten
 from census_income.io import atomic_path
-from census_income.lineage import read_lock
-from census_income.metrics import LOWER_IS_BETTER, SE_SUFFIX, Verdict, noise_band, standard_error, verdict
+from census_income.modeling.metrics import LOWER_IS_BETTER, SE_SUFFIX, Verdict, noise_band, standard_error, verdict
 from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE, PARAMS_FILE, PLOTS_DIR, PR_REPORT_FILE
-from census_income.sweep import flatten
+from census_income.repo.lineage import read_lock
 
 log = logging.getLogger(__name__)
 

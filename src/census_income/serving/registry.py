@@ -33,8 +33,8 @@ import yaml
 
 from census_income.errors import InputError, PipelineError
 from census_income.io import load_model, load_model_bytes
-from census_income.lineage import recorded_md5
 from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE
+from census_income.repo.lineage import recorded_md5
 
 DVC_FILE = Path("dvc.yaml")
 # the figures `census-income models` shows for each version: split -> metrics

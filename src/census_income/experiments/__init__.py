@@ -1,0 +1,1 @@
+"""Experiments on DVC: sweeps on the queue, the ranked table, exploration helpers, experiment to branch."""
