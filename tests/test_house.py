@@ -13,6 +13,7 @@ MAX_LINES = 350
 # being split now (issue 25); each entry goes when its module is split
 STILL_TO_SPLIT = {
     "census_income.config",
+    "census_income.contracts.suites",
     "census_income.experiments.sweep",
     "census_income.reporting.report",
     "census_income.serving.predict",
