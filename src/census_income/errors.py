@@ -24,3 +24,11 @@ class SourceError(InputError):
 
 class GateError(PipelineError):
     """A data contract failed; the message is the short report."""
+
+
+class GitError(PipelineError):
+    """A git command failed; the message names the command and git's own first line."""
+
+
+class DvcError(PipelineError):
+    """A `dvc` command failed; the message names the command and DVC's own last line."""
