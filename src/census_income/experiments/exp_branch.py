@@ -28,9 +28,10 @@ import yaml
 
 from census_income.compose import compose_params
 from census_income.errors import PipelineError
-from census_income.experiments.sweep import Dvc, flatten, rank
+from census_income.experiments.sweep import Dvc, rank
 from census_income.modeling.metrics import RANK_METRIC
 from census_income.paths import CONF_DIR, LOCK_FILE, PARAMS_FILE
+from census_income.repo.lock import flatten
 
 PRESET_GROUP = "experiment"
 # written by `dvc exp run` and by `dvc repro`: replaced by the experiment's, never worth keeping

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from census_income.experiments.sweep import flatten
 from census_income.modeling.metrics import lower_is_better
+from census_income.repo.lock import flatten
 
 # how a missing slice value is labelled (as in `evaluation.slice_metrics` and `scoring`)
 MISSING = "<missing>"

@@ -15,9 +15,7 @@ import json
 import logging
 import os
 import re
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +30,8 @@ from census_income.modeling.metrics import (
     noise_band,
     standard_error,
 )
+from census_income.repo.dvc import Dvc as DvcRunner
+from census_income.repo.lock import flatten
 
 logger = logging.getLogger(__name__)
 
@@ -165,18 +165,6 @@ def free_label(existing: Iterable[str], stem: str = "sweep") -> str:
     while any(name.startswith(f"{stem}{n}-") for name in names):
         n += 1
     return f"{stem}{n}"
-
-
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{"a": {"b": 1}}` -> `{"a.b": 1}` (lists are kept as values)."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{dotted}."))
-        else:
-            flat[dotted] = value
-    return flat
 
 
 def parse_experiments(show: Sequence[Mapping[str, Any]], params_file: str = "params.yaml") -> list[Experiment]:
@@ -400,33 +388,8 @@ class SweepResult:
     exit_code: int
 
 
-class Dvc:
-    """Runs the real `dvc` CLI in one project with one environment."""
-
-    def __init__(self, project: Path, env: Mapping[str, str]) -> None:
-        self.project = project
-        self.env = dict(env)
-
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run `dvc <args>`; output goes through files, not pipes.
-
-        `dvc queue start` leaves worker daemons behind that inherit its stdout/stderr: with
-        pipes, waiting for their end of file would wait for the workers to exit.
-        """
-        with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-            result = subprocess.run(
-                [sys.executable, "-m", "dvc", *args],
-                cwd=self.project,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                text=True,
-                check=False,
-            )
-            stdout.seek(0)
-            stderr.seek(0)
-            return subprocess.CompletedProcess(result.args, result.returncode, stdout.read(), stderr.read())
+class Dvc(DvcRunner):
+    """The project's DVC runner (`repo.dvc`), reading the experiments of `dvc exp show` too."""
 
     def experiments(self) -> list[Experiment] | None:
         """`dvc exp show --json` parsed; None when it fails (e.g. a lock held for a moment)."""
