@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from census_income.repo.lineage import locked_stages, upstream
+from census_income.repo.lineage import upstream
+from census_income.repo.lock import locked_stages
 from tests.conftest import project_env, run
 from tests.e2e.versioning import commit_all, dvc
 

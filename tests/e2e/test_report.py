@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from census_income.repo.staleness import FIX
-from census_income.reporting.report import BETTER, NOISE, WORSE, direction
+from census_income.reporting.report_tables import BETTER, NOISE, WORSE, direction
 from tests.conftest import run
 
 pytestmark = pytest.mark.slow

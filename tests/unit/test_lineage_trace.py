@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 
 from census_income.errors import ConfigError, PipelineError
-from census_income.repo.lineage import locked_stages, upstream
-from census_income.reporting.lineage_report import (
-    Lineage,
-    defined_stages,
-    environment_output,
-    format_lineage,
-    param_text,
-    trace,
-)
+from census_income.repo.lineage import upstream
+from census_income.repo.lock import locked_stages
+from census_income.reporting.lineage_report import format_lineage
+from census_income.reporting.lineage_trace import Lineage, defined_stages, environment_output, param_text, trace
 from census_income.reporting.model_card import data_card, render_model_card
 
 

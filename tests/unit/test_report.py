@@ -6,22 +6,18 @@ from typing import Any
 
 import pytest
 
-from census_income.reporting.report import (
+from census_income.reporting.report_tables import (
     BETTER,
     NOISE,
     WORSE,
-    ReportInputs,
-    build_report,
-    changed_stages,
     direction,
     fmt_change,
     gates_section,
-    headline,
     judge,
     metrics_table,
     params_section,
-    stages_section,
 )
+from census_income.reporting.report_text import ReportInputs, build_report, changed_stages, headline, stages_section
 
 
 def entry(old: Any, new: Any) -> dict[str, Any]:

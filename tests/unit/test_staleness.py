@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from census_income.repo.staleness import FIX, params_drift, stale_message, stale_stages, uncommitted
+from census_income.errors import GitError
+from census_income.repo.git import uncommitted
+from census_income.repo.staleness import FIX, params_drift, stale_message, stale_stages
 from tests.conftest import project_env
 
 LOCK: dict[str, Any] = {
@@ -92,25 +94,28 @@ def test_the_message_says_what_is_stale_and_what_to_run() -> None:
     assert FIX == "Run `make params` then `make repro` and commit params.yaml and dvc.lock."
 
 
+LOCK_FILES = (Path("params.yaml"), Path("dvc.lock"))
+
+
 def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=project_env(repo))
 
 
-def test_uncommitted_names_the_lock_files_that_differ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_uncommitted_names_the_lock_files_that_differ(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q", "-b", "main")
     (tmp_path / "params.yaml").write_text("seed: 1\n")
     (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
     (tmp_path / "other.txt").write_text("x\n")
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-q", "-m", "lock")
-    monkeypatch.chdir(tmp_path)
-    assert uncommitted() == []
+    assert uncommitted(tmp_path, LOCK_FILES) == []
     (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
     (tmp_path / "other.txt").write_text("y\n")
-    assert uncommitted() == ["dvc.lock"]
+    assert uncommitted(tmp_path, LOCK_FILES) == ["dvc.lock"]
 
 
-def test_outside_git_nothing_is_uncommitted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_outside_git_the_question_fails_with_gits_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one policy: a `GitError` naming the command (callers that expect it, like lineage, catch it)."""
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    assert uncommitted() == []
+    with pytest.raises(GitError, match=r"^git status --porcelain .*: fatal: not a git repository"):
+        uncommitted(tmp_path, LOCK_FILES)

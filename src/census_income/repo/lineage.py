@@ -1,36 +1,25 @@
-"""What `dvc.lock` records: the hashes that make a model trustworthy, and the chain of stages behind it."""
+"""Trust and lineage from `dvc.lock` (read through `repo.lock`): whether a file holds the bytes the lock
+records for it, and the chain of stages behind an output."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from census_income.errors import PipelineError
 from census_income.io import md5_file
 from census_income.paths import LOCK_FILE
-
-
-def read_lock(path: Path = LOCK_FILE) -> dict[str, Any]:
-    """`dvc.lock` as a mapping (empty when there is none yet)."""
-    if not path.exists():
-        return {}
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return loaded if isinstance(loaded, dict) else {}
+from census_income.repo.lock import LockedStage, outputs, overlaps, read_lock
 
 
 def recorded_md5(output: Path | str, lock: dict[str, Any] | None = None) -> str:
     """The md5 `dvc.lock` records for an output file; an error when it records none."""
     wanted = Path(output).as_posix()
-    lock = read_lock() if lock is None else lock
-    for stage in lock.get("stages", {}).values():
-        for out in stage.get("outs", []):
-            if Path(out["path"]).as_posix() == wanted and "md5" in out:
-                return str(out["md5"])
+    for out in outputs(read_lock() if lock is None else lock):
+        if Path(out.path).as_posix() == wanted and out.md5 is not None:
+            return out.md5
     raise PipelineError(f"{wanted}: no md5 recorded in {LOCK_FILE} (produce it with `dvc repro`)")
 
 
@@ -54,78 +43,14 @@ def matches_lock(path: Path | str, lock: dict[str, Any] | None = None) -> bool:
     False when no output covers it, or its bytes differ (edited by hand, a stage run outside DVC).
     """
     wanted = Path(path)
-    lock = read_lock() if lock is None else lock
-    for stage in lock.get("stages", {}).values():
-        for out in stage.get("outs", []):
-            root = Path(out["path"])
-            if "md5" in out and (wanted == root or root in wanted.parents) and root.exists():
-                return dvc_md5(root) == str(out["md5"])
+    for out in outputs(read_lock() if lock is None else lock):
+        root = Path(out.path)
+        if out.md5 is not None and (wanted == root or root in wanted.parents) and root.exists():
+            return dvc_md5(root) == out.md5
     return False
 
 
 # ------------------------------------------------------------------ the chain behind an output
-# hash fields dvc.lock writes, by kind of dependency: local files (md5), cloud objects (etag,
-# version_id), HTTP and other external sources (checksum)
-HASH_FIELDS = ("md5", "etag", "version_id", "checksum")
-
-
-@dataclass(frozen=True)
-class Hashed:
-    """A dependency or output as `dvc.lock` records it."""
-
-    path: str
-    hash: str  # `md5 <hex>` (`<hex>.dir` for a folder), `etag <tag>`, ...; empty when none is recorded
-    size: int | None = None
-
-
-@dataclass(frozen=True)
-class LockedStage:
-    """One stage's entry in `dvc.lock`: what it ran with and what it made."""
-
-    name: str
-    cmd: str
-    deps: tuple[Hashed, ...]
-    params: dict[str, Any]  # `key` for params.yaml, `file:key` for other parameter files
-    outs: tuple[Hashed, ...]
-
-
-def entry_hash(entry: dict[str, Any]) -> str:
-    """`md5 <hex>` (or the hash field `dvc.lock` has) of one dependency or output."""
-    for name in HASH_FIELDS:
-        if name in entry:
-            return f"{name} {entry[name]}"
-    return ""
-
-
-def locked_stages(lock: dict[str, Any]) -> dict[str, LockedStage]:
-    """Every stage of a `dvc.lock` mapping, in its order."""
-
-    def hashed(entries: list[dict[str, Any]] | None) -> tuple[Hashed, ...]:
-        return tuple(Hashed(str(e["path"]), entry_hash(e), e.get("size")) for e in entries or [])
-
-    stages = {}
-    for name, entry in (lock.get("stages") or {}).items():
-        params = {
-            (key if file == "params.yaml" else f"{file}:{key}"): value
-            for file, values in (entry.get("params") or {}).items()
-            for key, value in (values or {}).items()
-        }
-        cmd = entry.get("cmd", "")
-        stages[name] = LockedStage(
-            name=name,
-            cmd=" ".join(cmd) if isinstance(cmd, list) else str(cmd),
-            deps=hashed(entry.get("deps")),
-            params=params,
-            outs=hashed(entry.get("outs")),
-        )
-    return stages
-
-
-def overlaps(path: str, other: str) -> bool:
-    """Whether two paths are the same, or one is inside the other (a folder output and its files)."""
-    return path == other or path.startswith(f"{other}/") or other.startswith(f"{path}/")
-
-
 def producers(stages: dict[str, LockedStage], path: str) -> list[str]:
     """The stages whose outputs are `path`, inside it, or contain it."""
     return [name for name, stage in stages.items() if any(overlaps(path, out.path) for out in stage.outs)]

@@ -10,18 +10,17 @@ reproduction that changed the lock. CI runs it before and after reproducing a pu
 from __future__ import annotations
 
 import difflib
-import json
-import subprocess
-import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from census_income.compose import compose_params
 from census_income.errors import PipelineError
 from census_income.paths import CONF_DIR, LOCK_FILE, PARAMS_FILE
-from census_income.repo.lineage import read_lock
+from census_income.repo.dvc import Dvc
+from census_income.repo.git import uncommitted
+from census_income.repo.lock import outputs, overlaps, read_lock
 
 FIX = "Run `make params` then `make repro` and commit params.yaml and dvc.lock."
 # statuses that mean "not here" rather than "changed": a clone without the data
@@ -44,15 +43,6 @@ def params_drift(committed: str, composed: str, context: int = 20) -> list[str]:
     return lines[:context] + (["..."] if len(lines) > context else [])
 
 
-def _outputs(lock: Mapping[str, Any]) -> list[str]:
-    return [out["path"] for stage in (lock.get("stages") or {}).values() for out in stage.get("outs", [])]
-
-
-def _produced(path: str, outputs: Iterable[str]) -> bool:
-    """Whether `path` is (inside, or a folder of) some stage's output."""
-    return any(path == out or path.startswith(f"{out}/") or out.startswith(f"{path}/") for out in outputs)
-
-
 def stale_stages(status: Mapping[str, Any], lock: Mapping[str, Any]) -> list[str]:
     """What `dvc status --json` reports that makes `dvc.lock` stale: one line per reason, naming its stages.
 
@@ -61,7 +51,7 @@ def stale_stages(status: Mapping[str, Any], lock: Mapping[str, Any]) -> list[str
     fresh clone has no data). A stage `dvc.lock` does not know has never run: stale.
     """
     known = set((lock.get("stages") or {}).keys())
-    outputs = _outputs(lock)
+    produced = [out.path for out in outputs(lock)]
     found: dict[str, list[str]] = {}  # reason -> stages, in pipeline order (dvc status keeps it)
     for stage, entries in status.items():
         reasons: list[str] = []
@@ -76,7 +66,7 @@ def stale_stages(status: Mapping[str, Any], lock: Mapping[str, Any]) -> list[str
                 for path, state in sorted(changed.items()):
                     if isinstance(state, Mapping):  # parameters: {key: modified|new|deleted}
                         reasons += [f"param {key} {what}" for key, what in sorted(state.items())]
-                    elif state in MISSING and (kind == "changed outs" or _produced(path, outputs)):
+                    elif state in MISSING and (kind == "changed outs" or any(overlaps(path, out) for out in produced)):
                         continue
                     else:
                         noun = "output" if kind == "changed outs" else "dependency"
@@ -109,33 +99,13 @@ def composition_problem(params_file: Path = PARAMS_FILE, conf_dir: Path = CONF_D
     return "\n".join([f"{params_file} is not the composition of {conf_dir}/:", *drift]) if drift else ""
 
 
-def dvc_status() -> dict[str, Any]:
-    """`dvc status --json` of the whole pipeline (this interpreter's DVC)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "dvc", "status", "--json"], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise PipelineError(f"dvc status failed: {(done.stderr.strip() or done.stdout.strip())[-300:]}")
-    found: dict[str, Any] = json.loads(done.stdout or "{}")
-    return found
-
-
-def uncommitted(paths: Iterable[Path] = (PARAMS_FILE, LOCK_FILE)) -> list[str]:
-    """Which of `paths` differ from git's HEAD (nothing outside a git repository)."""
-    names = [p.as_posix() for p in paths]
-    done = subprocess.run(["git", "status", "--porcelain", "--", *names], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        return []
-    return [line[3:] for line in done.stdout.splitlines() if line.strip()]
-
-
 def check_lock() -> str:
     """Raise `StaleLockError` listing every problem; the one-line all-clear otherwise."""
     problems = []
     if problem := composition_problem():
         problems.append(problem)
-    problems += stale_stages(dvc_status(), read_lock())
-    if changed := uncommitted():
+    problems += stale_stages(Dvc().status(), read_lock())
+    if changed := uncommitted(Path(), (PARAMS_FILE, LOCK_FILE)):
         problems.append(", ".join(changed) + " differ from the last commit (after `dvc repro`: commit them)")
     if problems:
         raise StaleLockError(stale_message(problems))

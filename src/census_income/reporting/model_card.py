@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from census_income.config import Strict
 from census_income.errors import ConfigError
 from census_income.modeling.metrics import SE_SUFFIX
-from census_income.reporting.lineage_report import Lineage, param_text
+from census_income.repo.lock import flatten
+from census_income.reporting.lineage_trace import Lineage, param_text
 
 NOT_IN_WORKSPACE = "not in the workspace (run `dvc pull`)"
 
@@ -146,7 +147,7 @@ def render_model_card(
         "",
         "Parameters it was trained with (`dvc.lock`):",
         "",
-        *_table(["parameter", "value"], [[f"`{k}`", f"`{param_text(v)}`"] for k, v in _flat(trained_with).items()]),
+        *_table(["parameter", "value"], [[f"`{k}`", f"`{param_text(v)}`"] for k, v in flatten(trained_with).items()]),
         "",
         "## Data",
         "",
@@ -185,18 +186,6 @@ def render_model_card(
     lines += _table(["stage", "deps", "params", "outputs"], rows)
     lines += ["", "Full chain with every hash: `census-income lineage`."]
     return "\n".join(line for i, line in enumerate(lines) if line or (i and lines[i - 1])) + "\n"
-
-
-def _flat(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{"model": {"name": "x"}}` -> `{"model.name": "x"}`; lists stay values."""
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(_flat(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def write_model_card(text: str, path: Path | str) -> None:

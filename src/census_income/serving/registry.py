@@ -11,113 +11,67 @@ version that held it before. The tags are written by `gto` itself, so `gto show`
 Loading a version reads the model file of its commit through DVC (`dvc.api.open`, the same
 bytes `dvc artifacts get` gives) and unpickles it only when its md5 is the one recorded in
 that commit's `dvc.lock`.
+
+This module resolves and loads a version, lists versions (`census-income models`) and holds the
+commands; the parts live by job beside it: `versions` (what GTO reads from the tags), `trust`
+(quality gates and who tagged it), `tags` (register, promote, rollback).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
-import re
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import yaml
-
-from census_income.errors import InputError, PipelineError
+from census_income.errors import DvcError, InputError, PipelineError
 from census_income.io import load_model, load_model_bytes
-from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE
+from census_income.paths import LOCK_FILE
+from census_income.repo.artifacts import DVC_FILE, Declared, declared, model_artifact
+from census_income.repo.dvc import open_output
+from census_income.repo.git import git, text_at, yaml_at
 from census_income.repo.lineage import recorded_md5
+from census_income.serving.tags import BUMPS, promote, register, remote_url, rollback
+from census_income.serving.trust import check_trusted, forced, gate_failures, quality_failures, trust
+from census_income.serving.versions import VERSION, RegistryError, Version, stages, versions
 
-DVC_FILE = Path("dvc.yaml")
+# the registry's public names, wherever they are defined: the CLI, batch scoring and the HTTP
+# service import them from here
+__all__ = [
+    "COMMANDS",
+    "DVC_FILE",
+    "Declared",
+    "ModelRef",
+    "RegistryError",
+    "Version",
+    "VersionInfo",
+    "add_registry_commands",
+    "declared",
+    "describe",
+    "gate_failures",
+    "git",
+    "load",
+    "model_artifact",
+    "open_output",
+    "promote",
+    "quality_failures",
+    "register",
+    "registry_command",
+    "resolve",
+    "rollback",
+    "text_at",
+    "versions",
+    "yaml_at",
+]
+
 # the figures `census-income models` shows for each version: split -> metrics
 HEADLINE_SPLIT = "test"
 HEADLINE_METRICS = ("roc_auc", "error_rate")
-VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
-BUMPS = ("major", "minor", "patch")
 COMMANDS = ("register", "promote", "rollback", "models")
-
-
-class RegistryError(PipelineError):
-    """A registry operation cannot be done as asked; the message says why."""
-
-
-# ------------------------------------------------------------------ reading a revision
-def git(root: Path, *args: str) -> str:
-    """Output of a git command in the project; its first error line as a `RegistryError`."""
-    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        message = (result.stderr.strip() or result.stdout.strip() or f"exit {result.returncode}").splitlines()[0]
-        raise RegistryError(f"git {' '.join(args)}: {message}")
-    return result.stdout
-
-
-def text_at(root: Path, rev: str | None, path: Path | str) -> str:
-    """A git-tracked file as committed at `rev`, or as in the workspace when `rev` is None."""
-    if rev is None:
-        try:
-            return (root / path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise RegistryError(f"{path}: not found in {root}") from None
-    return git(root, "show", f"{rev}:{Path(path).as_posix()}")
-
-
-def yaml_at(root: Path, rev: str | None, path: Path | str) -> dict[str, Any]:
-    """A YAML mapping (dvc.yaml, dvc.lock, params.yaml) at a revision or in the workspace."""
-    loaded = yaml.safe_load(text_at(root, rev, path)) or {}
-    if not isinstance(loaded, dict):
-        raise RegistryError(f"{path}{f' at {rev[:7]}' if rev else ''}: expected a mapping")
-    return loaded
-
-
-@dataclass(frozen=True)
-class Declared:
-    """The artifacts `dvc.yaml` declares: the model (type `model`) and its data set (`dataset`)."""
-
-    model: str
-    model_path: str
-    data: str | None = None
-    data_path: str | None = None
-
-
-def declared(dvc_yaml: dict[str, Any]) -> Declared:
-    """The model and data set artifacts of a `dvc.yaml` mapping (one model is required)."""
-    artifacts = dvc_yaml.get("artifacts") or {}
-    models = [(name, spec["path"]) for name, spec in artifacts.items() if spec.get("type") == "model"]
-    if len(models) != 1:
-        raise RegistryError(f"{DVC_FILE}: expected one artifact of type model under `artifacts:`, found {len(models)}")
-    data = [(name, spec["path"]) for name, spec in artifacts.items() if spec.get("type") == "dataset"]
-    return Declared(models[0][0], models[0][1], *(data[0] if data else (None, None)))
-
-
-@contextlib.contextmanager
-def open_output(root: Path, rev: str | None, path: str) -> Iterator[IO[bytes]]:
-    """A DVC output's bytes at a revision (from the DVC cache, or the default remote)."""
-    if rev is None:
-        try:
-            with (root / path).open("rb") as handle:
-                yield handle
-        except FileNotFoundError:
-            raise RegistryError(f"{path}: not found (run `dvc pull` or `dvc repro`)") from None
-        return
-    import dvc.api
-    from dvc.exceptions import DvcException
-
-    try:
-        with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as handle:
-            yield handle
-    except DvcException as exc:
-        raise RegistryError(
-            f"{path} at {rev[:7]}: not in the DVC cache or remote ({type(exc).__name__}); "
-            f"run `dvc fetch --rev {rev[:7]}` or `dvc pull`"
-        ) from None
 
 
 # ---------------------------------------------------------------------- which model
@@ -142,49 +96,6 @@ class ModelRef:
             return f"{self.path} (workspace)"
         stage = f"{self.stage}, " if self.stage else ""
         return f"{self.version} ({stage}commit {self.commit[:7]})"
-
-
-def model_artifact(root: Path) -> Declared:
-    """The artifacts declared in the workspace's dvc.yaml."""
-    return declared(yaml_at(root, None, DVC_FILE))
-
-
-def stages(root: Path) -> list[str]:
-    """Stages a version can be put in: `.gto`'s list, else those already used."""
-    from gto import api
-
-    return list(api.get_stages(str(root), allowed=True) or api.get_stages(str(root), used=True))
-
-
-@dataclass(frozen=True)
-class Version:
-    """One registered version of the model and the stages it holds."""
-
-    version: str
-    commit: str
-    created_at: datetime
-    stages: tuple[str, ...] = ()
-
-
-def versions(root: Path) -> list[Version]:
-    """Registered, active versions, newest (highest) first."""
-    from gto import api
-    from gto.exceptions import GTOException
-
-    name = model_artifact(root).model
-    try:
-        shown = api.show(str(root), name, registered_only=True, versions_per_stage=-1)
-    except GTOException:
-        return []
-    return [
-        Version(
-            version=entry["version"],
-            commit=entry["commit_hexsha"],
-            created_at=entry["created_at"],
-            stages=tuple(dict.fromkeys(stage["stage"] for stage in entry["stages"])),
-        )
-        for entry in shown
-    ]
 
 
 def resolve(spec: str, root: Path) -> ModelRef:
@@ -255,244 +166,6 @@ def load(ref: ModelRef, root: Path) -> tuple[Any, str]:
         raise RegistryError(f"{ref.describe()}: {exc}") from None
 
 
-# ---------------------------------------------------------------------- registering
-def uncommitted(root: Path) -> list[str]:
-    """Tracked files with changes git has not committed."""
-    return [line[3:] for line in git(root, "status", "--porcelain", "--untracked-files=no").splitlines() if line]
-
-
-def dvc_changes(root: Path) -> list[str]:
-    """What `dvc status` reports: stages whose recorded deps, params or outputs changed."""
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        status = repo.status()
-    return sorted(str(stage) for stage in status)
-
-
-def gate_failures(summaries: dict[str, dict[str, Any]]) -> list[str]:
-    """`file: suite` for each suite that did not pass, from gate summaries (`reports/gates/*.json`)."""
-    return [
-        f"{path}: {suite}"
-        for path, summary in summaries.items()
-        for suite, result in summary.items()
-        if isinstance(result, dict) and not result.get("success")
-    ]
-
-
-def quality_gates(root: Path, commit: str | None) -> dict[str, dict[str, Any]]:
-    """The gate summaries of the stages that evaluate the model (stages with the model as a dep),
-    as committed at `commit`: its dvc.yaml, and each summary's bytes as its dvc.lock records them.
-    Never the workspace, which anyone can edit."""
-    dvc_yaml = yaml_at(root, commit, DVC_FILE)
-    lock = yaml_at(root, commit, LOCK_FILE)
-    model_path = declared(dvc_yaml).model_path
-    paths = [
-        entry if isinstance(entry, str) else next(iter(entry))
-        for stage in (dvc_yaml.get("stages") or {}).values()
-        if model_path in [d if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
-        for entry in stage.get("outs", [])
-        if Path(entry if isinstance(entry, str) else next(iter(entry))).parent == GATE_SUMMARIES_DIR
-    ]
-    summaries = {}
-    for path in paths:
-        try:
-            with open_output(root, commit, path) as handle:
-                data = handle.read()
-            if hashlib.md5(data).hexdigest() != recorded_md5(path, lock):
-                raise RegistryError(f"{path}: bytes differ from dvc.lock")
-            summaries[path] = json.loads(data)
-        except (PipelineError, json.JSONDecodeError, UnicodeDecodeError):
-            summaries[path] = {"(missing, not JSON or not as dvc.lock records it)": {"success": False}}
-    return summaries
-
-
-def quality_failures(root: Path, commit: str | None) -> list[str]:
-    """Why the model of `commit` did not pass its quality bar (empty: it passed). The one answer
-    to that question: register, promote, loading a version and CI on main (`census-income
-    check-quality`, on the workspace it just reproduced: `commit` None) all ask it."""
-    summaries = quality_gates(root, commit)
-    return gate_failures(summaries) if summaries else ["no gate summary"]
-
-
-# ------------------------------------------------------------------ trust in a version
-# the first words of the messages of tags this project writes: `register`'s version tags, and
-# the stage tags of a promotion forced past an unverified version (the override, on record)
-REGISTERED_BY = "census-income register"
-FORCED_BY = "census-income promote --force"
-
-
-def tag_message(root: Path, tag: str) -> str:
-    """The message of an annotated tag ('' for a lightweight one or none)."""
-    return git(root, "for-each-ref", "--format=%(contents)", f"refs/tags/{tag}").strip()
-
-
-def unverified(root: Path, name: str, version: str) -> str | None:
-    """Why a version's tag is not trusted as made by `census-income register`, or None."""
-    if not tag_message(root, f"{name}@{version}").startswith(REGISTERED_BY):
-        return f"{name}@{version} was not tagged by `census-income register` (a `gto register` or git tag)"
-    return None
-
-
-def forced(root: Path, name: str, version: str) -> bool:
-    """Whether a promotion of `version` was forced past its being unverified (and so recorded)."""
-    listed = git(root, "for-each-ref", "--format=%(refname:short)", f"refs/tags/{name}#*").split()
-    return any(tag_message(root, tag).startswith(f"{FORCED_BY} {version}") for tag in listed)
-
-
-def check_trusted(root: Path, name: str, version: str, commit: str, force: bool = False) -> str | None:
-    """Refuse a version whose quality bar failed at its commit, or (unless `force`) whose tag
-    `census-income register` did not make; the reason it is unverified when forced."""
-    failed = quality_failures(root, commit)
-    if failed:
-        raise RegistryError(
-            f"{name}@{version}: the model-quality gate did not pass at commit {commit[:7]} ({', '.join(failed)})"
-        )
-    reason = unverified(root, name, version)
-    if reason and not force:
-        raise RegistryError(f"{reason}; refused (`census-income promote --force` overrides, on record)")
-    return reason
-
-
-def register(root: Path, version: str | None = None, bump: str | None = None, push: bool = False) -> Version:
-    """Register the current commit as a new version of the model: refused unless the commit is
-    exactly what DVC reproduced and the model's quality gates passed."""
-    from gto import api
-    from gto.exceptions import GTOException
-
-    art = model_artifact(root)
-    changed = uncommitted(root)
-    if changed:
-        raise RegistryError(
-            f"register: uncommitted changes ({', '.join(changed[:5])}); a version is a commit: commit them first"
-        )
-    stale = dvc_changes(root)
-    if stale:
-        raise RegistryError(
-            f"register: `dvc status` is not clean ({', '.join(stale[:5])}): run `dvc repro` and commit dvc.lock"
-        )
-    head = git(root, "rev-parse", "HEAD").strip()
-    failed = quality_failures(root, head)
-    if failed:
-        raise RegistryError(f"register: the model-quality gate did not pass ({', '.join(failed)})")
-    if push:
-        remote_url(root)
-    try:
-        event = api.register(
-            str(root),
-            art.model,
-            head,
-            version=version,
-            message=f"{REGISTERED_BY}: quality gates passed and dvc status clean at {head}",
-            bump_major=bump == "major",
-            bump_minor=bump == "minor",
-            bump_patch=bump == "patch",
-            push=push,
-        )
-    except GTOException as exc:
-        raise RegistryError(f"register: {exc}") from None
-    return Version(version=event.version, commit=event.commit_hexsha, created_at=event.created_at)
-
-
-# ------------------------------------------------------------------ stages
-def holders(root: Path, stage: str) -> list[str]:
-    """Versions that hold `stage`, highest first (one, when stages are moved by `promote`)."""
-    return [v.version for v in versions(root) if stage in v.stages]
-
-
-def promote(root: Path, version: str, stage: str, push: bool = False, force: bool = False) -> list[str]:
-    """Put `version` in `stage` and take the stage from any other version; what changed, in words.
-    Only a trusted version (see `check_trusted`); `force` lets an unverified one in, on record."""
-    from gto import api
-    from gto.exceptions import GTOException
-
-    art = model_artifact(root)
-    allowed = stages(root)
-    if allowed and stage not in allowed:
-        raise RegistryError(f"promote: unknown stage {stage} (allowed: {', '.join(allowed)}; see .gto)")
-    found = [v for v in versions(root) if v.version == version]
-    if not found:
-        raise RegistryError(f"promote: {art.model}@{version} is not registered")
-    reason = check_trusted(root, art.model, version, found[0].commit, force=force)
-    current = holders(root, stage)
-    if current == [version]:
-        return [f"{art.model} {version} is already in {stage}"]
-    if push:
-        remote_url(root)
-    _after_last_tag(root, art.model)
-    changes = []
-    message = f"{FORCED_BY} {version}: {reason}" if reason else None
-    try:
-        for other in current:
-            if other != version:
-                api.unassign(str(root), art.model, version=other, stage=stage, push=push)
-                changes.append(f"{stage}: unassigned from {other}")
-        if version not in current:
-            api.assign(str(root), art.model, stage, version=version, message=message, push=push)
-            changes.append(f"{stage}: assigned to {version}" + (f" (forced: {reason})" if reason else ""))
-    except GTOException as exc:
-        raise RegistryError(f"promote: {exc}") from None
-    if push:
-        changes.append(f"pushed to {remote_url(root)}")
-    return changes
-
-
-def remote_url(root: Path, remote: str = "origin") -> str:
-    """`origin (<url>)`: the git remote that `--push` pushes tags to (GTO pushes to origin)."""
-    try:
-        url = git(root, "remote", "get-url", remote).strip()
-    except RegistryError:
-        raise RegistryError(f"--push: no git remote `{remote}` to push the tags to") from None
-    return f"{remote} ({url})"
-
-
-def previous_holder(root: Path, stage: str, current: str) -> str:
-    """The version that held `stage` before `current` got it; if none did, the highest
-    registered version below `current`."""
-    from gto import api
-    from gto.versions import SemVer
-
-    art = model_artifact(root)
-    registered = [v.version for v in versions(root)]
-    # assignment tags are numbered per artifact (`name#stage#N`): order by that number, not by
-    # tag time, which has a resolution of one second
-    assigned: list[tuple[int, str]] = sorted(
-        (int(event["ref"].rsplit("#", 1)[1]), str(event["version"]))
-        for event in api.history(str(root), artifact=art.model)
-        if event["event"] == "assignment" and event["stage"] == stage
-    )
-    since = max((n for n, v in assigned if v == current), default=None)
-    earlier = [v for n, v in assigned if (since is None or n < since) and v != current and v in registered]
-    if earlier:
-        return earlier[-1]
-    lower = [v for v in registered if SemVer(v) < SemVer(current)]
-    if not lower:
-        raise RegistryError(f"rollback: no version of {art.model} before {current} to roll {stage} back to")
-    return str(max(lower, key=SemVer))
-
-
-def rollback(root: Path, stage: str = "prod", push: bool = False) -> list[str]:
-    """Move `stage` back to the version that held it before (or the version below)."""
-    art = model_artifact(root)
-    current = holders(root, stage)
-    if not current:
-        raise RegistryError(f"rollback: no version of {art.model} is in {stage}")
-    target = previous_holder(root, stage, current[0])
-    return [f"{stage}: {current[0]} -> {target}", *promote(root, target, stage, push=push)]
-
-
-def _after_last_tag(root: Path, name: str) -> None:
-    """Wait until the clock is past the newest tag of `name`: GTO orders a version's stage
-    events by tag time (whole seconds), so two events of one version within a second tie."""
-    newest = git(
-        root, "for-each-ref", "--sort=-taggerdate", "--count=1", "--format=%(taggerdate:unix)", f"refs/tags/{name}*"
-    ).strip()
-    if newest:
-        wait = int(newest) + 1 - time.time()
-        if wait > 0:
-            time.sleep(wait)
-
-
 # ------------------------------------------------------------------ listing
 @dataclass(frozen=True)
 class VersionInfo:
@@ -532,19 +205,12 @@ def describe(root: Path) -> list[VersionInfo]:
     return infos
 
 
-def trust(root: Path, name: str, entry: Version) -> str:
-    """`verified`, `unverified` (not tagged by `census-income register`) or `gate failed`."""
-    if quality_failures(root, entry.commit):
-        return "gate failed"
-    return "unverified" if unverified(root, name, entry.version) else "verified"
-
-
 def _headline(root: Path, commit: str, dvc_yaml: dict[str, Any]) -> dict[str, float | None]:
     """The headline metrics of a revision, from the first metrics file dvc.yaml declares."""
     files = [m if isinstance(m, str) else next(iter(m)) for m in dvc_yaml.get("metrics") or []]
     values: dict[str, Any] = {}
     if files:
-        with contextlib.suppress(RegistryError, json.JSONDecodeError), open_output(root, commit, files[0]) as handle:
+        with contextlib.suppress(DvcError, json.JSONDecodeError), open_output(root, commit, files[0]) as handle:
             values = json.loads(handle.read()).get(HEADLINE_SPLIT, {})
     return {f"{HEADLINE_SPLIT}.{name}": values.get(name) for name in HEADLINE_METRICS}
 
