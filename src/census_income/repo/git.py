@@ -79,5 +79,9 @@ def yaml_at(root: Path, rev: str | None, path: Path | str) -> dict[str, Any]:
 
 
 def tag_message(root: Path, tag: str) -> str:
-    """The message of an annotated tag ('' for a lightweight tag, or no such tag)."""
-    return git(root, "for-each-ref", "--format=%(contents)", f"refs/tags/{tag}").strip()
+    """The message of an annotated tag; '' for a lightweight tag (whose `contents` would be its
+    commit's message, which anyone can write) or no such tag."""
+    kind, _, message = git(root, "for-each-ref", "--format=%(objecttype)%00%(contents)", f"refs/tags/{tag}").partition(
+        "\0"
+    )
+    return message.strip() if kind == "tag" else ""
