@@ -1,12 +1,13 @@
 """The pull-request report: what a change does to params, metrics, gates and stages, in Markdown.
 
 CI posts it on every pull request, and `census-income report --base main` writes the same text
-locally. The pure functions below take what DVC reports (the mappings behind
+locally. Pure functions make the Markdown from what DVC reports (the mappings behind
 `dvc params diff --json` and `dvc metrics diff --json --all`: `file -> dotted key -> {old, new}`)
-and two `dvc.lock` mappings, and return Markdown. The thin layer at the end asks git and DVC for
-them; when the base revision's metrics are not in the DVC cache (a fresh CI clone without a
-remote), it reproduces the base in a temporary git worktree that shares this cache, so the
-unchanged stages come back from DVC's run cache instead of running twice.
+and two `dvc.lock` mappings: the tables in `report_tables`, the whole text in `report_text`.
+This module is the thin layer that asks git and DVC for them, and the command; when the base
+revision's metrics are not in the DVC cache (a fresh CI clone without a remote), it reproduces
+the base in a temporary git worktree that shares this cache, so the unchanged stages come back
+from DVC's run cache instead of running twice.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def dvc_diffs(base: str, gates: list[str]) -> tuple[Diff, Diff, Diff, dict[str, 
     return params, result.get("diff", {}), gate_diff.get("diff", {}), unreadable
 
 
-def _with_source(root: Path) -> Dvc:
+def _dvc_running_code_of(root: Path) -> Dvc:
     """DVC in `root`, its stages running `root`'s own code (first on the path), not the installed one."""
     env = environment()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root / "src"), env.get("PYTHONPATH")]))
@@ -99,7 +100,7 @@ def reproduce_base(base: str) -> None:
         local_config = Path(".dvc/config.local")  # remotes configured for this clone only (CI's, credentials)
         if local_config.is_file():
             shutil.copyfile(local_config, tree / local_config)
-        dvc = _with_source(tree)
+        dvc = _dvc_running_code_of(tree)
         dvc.run("config", "--local", "cache.dir", cache)
         log.info("reproducing %s in %s (shares the cache %s)", base, tree, cache)
         done = dvc("repro", *(["--pull"] if has_remote else []))
