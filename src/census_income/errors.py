@@ -22,13 +22,13 @@ class SourceError(InputError):
     """A source is missing, unreadable or cannot be parsed; the message names it."""
 
 
-class GateError(PipelineError):
-    """A data contract failed; the message is the short report."""
-
-
 class GitError(PipelineError):
     """A git command failed; the message names the command and git's own first line."""
 
 
 class DvcError(PipelineError):
-    """A `dvc` command failed; the message names the command and DVC's own last line."""
+    """A `dvc` command failed; the message names the command and DVC's own error line."""
+
+
+class GateError(PipelineError):
+    """A data contract failed; the message is the short report."""
