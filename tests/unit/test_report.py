@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from census_income.modeling.metrics import direction
 from census_income.reporting.report import (
     BETTER,
     NOISE,
@@ -13,7 +14,6 @@ from census_income.reporting.report import (
     ReportInputs,
     build_report,
     changed_stages,
-    direction,
     fmt_change,
     gates_section,
     headline,

@@ -9,25 +9,24 @@ import pytest
 import yaml
 
 from census_income.compose import compose_params
-from census_income.experiments.sweep import (
+from census_income.experiments.grid import (
     DEFAULT_GRID,
     LIGHTGBM_SWEEP,
     NOT_IN_GRID,
-    Experiment,
-    Revival,
     Sweep,
-    against_best,
     default_grid,
-    flatten,
-    format_table,
     free_label,
-    log_tail,
-    parse_experiments,
     queue_command,
     queued_names,
+)
+from census_income.experiments.queue import Revival, log_tail, stalled, sweep_environment
+from census_income.experiments.table import (
+    Experiment,
+    against_best,
+    flatten,
+    format_table,
+    parse_experiments,
     rank,
-    stalled,
-    sweep_environment,
     varying_params,
 )
 from census_income.modeling.metrics import lower_is_better

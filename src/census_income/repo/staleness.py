@@ -19,17 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from census_income.compose import compose_params
-from census_income.errors import PipelineError
+from census_income.errors import PipelineError, StaleLockError
 from census_income.paths import CONF_DIR, LOCK_FILE, PARAMS_FILE
 from census_income.repo.lineage import read_lock
 
 FIX = "Run `make params` then `make repro` and commit params.yaml and dvc.lock."
 # statuses that mean "not here" rather than "changed": a clone without the data
 MISSING = ("deleted", "not in cache")
-
-
-class StaleLockError(PipelineError):
-    """`dvc.lock` or `params.yaml` does not match the code, `conf/` or the data; says what to run."""
 
 
 # ------------------------------------------------------------------ pure parts

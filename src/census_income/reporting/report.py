@@ -11,7 +11,6 @@ unchanged stages come back from DVC's run cache instead of running twice.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -25,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from census_income.errors import PipelineError
-from census_income.experiments.sweep import flatten
+from census_income.experiments.table import flatten
 from census_income.io import atomic_path
-from census_income.modeling.metrics import LOWER_IS_BETTER, SE_SUFFIX, Verdict, noise_band, standard_error, verdict
-from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE, PARAMS_FILE, PLOTS_DIR, PR_REPORT_FILE
+from census_income.modeling.metrics import SE_SUFFIX, Verdict, direction, noise_band, standard_error, verdict
+from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE, PARAMS_FILE, PLOTS_DIR
 from census_income.repo.lineage import read_lock
 
 log = logging.getLogger(__name__)
@@ -36,22 +35,12 @@ log = logging.getLogger(__name__)
 # `file -> dotted key -> {"old": ..., "new": ..., "diff": ...}`, as `dvc params|metrics diff --json` print it
 Diff = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
-# counts, not quality: neither direction is better
-NEUTRAL_METRICS = ("rows",)
 # tables with more rows than this are folded (GitHub renders `<details>`)
 FOLD_ROWS = 8
 BETTER, WORSE, NOISE = "🟢", "🔴", "≈"
 
 
 # ------------------------------------------------------------------ values
-def direction(metric: str) -> int:
-    """+1 when higher is better, -1 when lower is better, 0 for counts (by the key's last part)."""
-    name = metric.rsplit(".", 1)[-1]
-    if name in NEUTRAL_METRICS:
-        return 0
-    return -1 if name in LOWER_IS_BETTER else 1
-
-
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -502,27 +491,3 @@ def write_report(
     with atomic_path(output) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return text
-
-
-# ------------------------------------------------------------------ command line
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of `census-income report`."""
-    parser.add_argument("--base", default="main", help="the revision to compare with (default: main)")
-    parser.add_argument("-o", "--output", type=Path, default=PR_REPORT_FILE, help=f"default: {PR_REPORT_FILE}")
-    parser.add_argument("--plots-dir", type=Path, default=PLOTS_DIR, help="where `dvc plots diff` writes its HTML")
-    parser.add_argument("--plots-url", default="", help="a link to the rendered plots (CI: the run's artifacts)")
-    parser.add_argument(
-        "--no-reproduce-base",
-        dest="reproduce",
-        action="store_false",
-        help="when base's metrics are not in the DVC cache, report without them instead of reproducing base",
-    )
-
-
-def report_command(args: argparse.Namespace) -> int:
-    """`census-income report`: write the report, print where (progress, such as reproducing base, on stderr)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="census-income report: %(message)s")
-    write_report(args.base, args.output, args.reproduce, args.plots_dir, args.plots_url)
-    sys.stdout.write(f"wrote {args.output}\n")
-    return 0

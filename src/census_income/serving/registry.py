@@ -31,7 +31,7 @@ from typing import IO, Any
 
 import yaml
 
-from census_income.errors import InputError, PipelineError
+from census_income.errors import InputError, PipelineError, RegistryError
 from census_income.io import load_model, load_model_bytes
 from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE
 from census_income.repo.lineage import recorded_md5
@@ -43,10 +43,6 @@ HEADLINE_METRICS = ("roc_auc", "error_rate")
 VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
 BUMPS = ("major", "minor", "patch")
 COMMANDS = ("register", "promote", "rollback", "models")
-
-
-class RegistryError(PipelineError):
-    """A registry operation cannot be done as asked; the message says why."""
 
 
 # ------------------------------------------------------------------ reading a revision
