@@ -94,7 +94,7 @@ def run_leg(project: Path, env: dict[str, str], jobs: int, log_dir: Path) -> Leg
 
 def best_experiment(project: Path, env: dict[str, str]) -> tuple[str, dict[str, float | None], list[Any]]:
     """The default grid's best experiment on validation error, its metrics, and all results."""
-    from census_income.experiments.sweep import parse_experiments, rank
+    from census_income.experiments.table import parse_experiments, rank
 
     shown = subprocess.run(
         [sys.executable, "-m", "dvc", "exp", "show", "--json"],

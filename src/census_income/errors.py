@@ -1,17 +1,15 @@
-"""Errors a user can act on: the stage harness and the CLI print them as one line and exit non-zero."""
+"""Errors a user can act on, all of them: the stage harness and the CLI print them as one line.
+
+Which exit status each one gives is decided in one place, the CLI (`census_income.cli.EXIT_CODES`).
+"""
 
 
 class PipelineError(Exception):
-    """Something wrong with the input or the configuration, said in one line."""
-
-    # the CLI's exit status: 1 for a failure, 2 for bad usage or input (InputError)
-    exit_code = 1
+    """Something wrong with the input, the configuration or the project, said in one line."""
 
 
 class InputError(PipelineError):
-    """Bad usage or bad input (an argument, a file to read, an output name); exit status 2."""
-
-    exit_code = 2
+    """Bad usage or bad input (an argument, a file to read, an output name)."""
 
 
 class ConfigError(InputError):
@@ -32,3 +30,23 @@ class DvcError(PipelineError):
 
 class GateError(PipelineError):
     """A data contract failed; the message is the short report."""
+
+
+class StaleLockError(PipelineError):
+    """`dvc.lock` or `params.yaml` does not match the code, `conf/` or the data; says what to run."""
+
+
+class LockMismatchError(PipelineError):
+    """The installed packages are not the ones `uv.lock` pins; the message lists them."""
+
+
+class RegistryError(PipelineError):
+    """A registry operation cannot be done as asked; the message says why."""
+
+
+class ExperimentError(PipelineError):
+    """An experiment could not be queued, run or found; the message names it."""
+
+
+class SweepTimeoutError(ExperimentError):
+    """A sweep gave up waiting; its experiments keep running in DVC's queue."""

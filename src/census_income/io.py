@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -165,9 +166,18 @@ def read_source(uri: str) -> bytes:
 
         with fsspec.open(uri, "rb") as handle:
             data: bytes = handle.read()
-    except Exception as exc:
+    except source_failures() as exc:
         raise source_error("source", uri, exc) from None
     return data
+
+
+def source_failures() -> tuple[type[Exception], ...]:
+    """What reading a source through fsspec raises: OS errors, an unknown protocol (ValueError) or
+    one not installed (ImportError), and what S3 and HTTP clients pass through (no credentials)."""
+    from aiohttp import ClientError  # both installed with dvc-s3
+    from botocore.exceptions import BotoCoreError
+
+    return (OSError, ValueError, ImportError, BotoCoreError, ClientError)
 
 
 def source_error(what: str, uri: str, exc: BaseException) -> SourceError:
@@ -290,7 +300,8 @@ def load_model_bytes(data: bytes, expected_md5: str | None, where: str) -> Any:
         )
     try:
         return joblib.load(io.BytesIO(data))
-    except Exception as exc:
+    # what unpickling raises for bytes that are no pickle, or name a class not installed here
+    except (pickle.UnpicklingError, EOFError, ValueError, LookupError, ImportError, AttributeError, TypeError) as exc:
         raise PipelineError(f"{where}: not a model file ({type(exc).__name__})") from None
 
 

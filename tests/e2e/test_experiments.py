@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from census_income.experiments.sweep import Dvc, Revival, queue_snapshot, sweep_environment, wait_for_experiments
+from census_income.experiments.queue import Dvc, Revival, queue_snapshot, sweep_environment, wait_for_experiments
 from census_income.io import md5_file
 from tests.conftest import project_env, run
 

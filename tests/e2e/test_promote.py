@@ -24,7 +24,8 @@ import yaml
 
 from census_income.errors import PipelineError
 from census_income.experiments.exp_branch import prepare_conf
-from census_income.experiments.sweep import RANK_METRIC, parse_experiments, rank
+from census_income.experiments.table import parse_experiments, rank
+from census_income.modeling.metrics import RANK_METRIC
 from tests.conftest import REPO_ROOT, run
 from tests.e2e.versioning import home_env
 from tests.e2e.workflow import Contexts, StepResult, run_job, runner_checkout, uv_path

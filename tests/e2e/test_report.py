@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
+from census_income.modeling.metrics import direction
 from census_income.repo.staleness import FIX
-from census_income.reporting.report_tables import BETTER, NOISE, WORSE, direction
+from census_income.reporting.report_tables import BETTER, NOISE, WORSE
 from tests.conftest import run
 
 pytestmark = pytest.mark.slow

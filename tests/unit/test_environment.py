@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from census_income.errors import PipelineError
+from census_income.errors import LockMismatchError, PipelineError
 from census_income.repo.environment import (
-    LockMismatchError,
     current_environment,
     differences,
     environment_record,

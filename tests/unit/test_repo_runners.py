@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from census_income.errors import DvcError, GitError, PipelineError
+from census_income.errors import DvcError, GitError, PipelineError, RegistryError
 from census_income.repo.dvc import Dvc, error_line, open_output
 from census_income.repo.git import commit_of, git, head, tag_message, text_at, uncommitted, yaml_at
 from census_income.serving.tags import remote_url
-from census_income.serving.versions import RegistryError
 from tests.conftest import project_env
 
 

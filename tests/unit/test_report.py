@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from census_income.modeling.metrics import direction
 from census_income.reporting.report_tables import (
     BETTER,
     NOISE,
     WORSE,
-    direction,
     fmt_change,
     gates_section,
     judge,

@@ -8,26 +8,26 @@ from typing import Any
 import pytest
 import yaml
 
+from census_income.cli.experiments import format_sweep
 from census_income.compose import compose_params
-from census_income.experiments.sweep import (
+from census_income.experiments.grid import (
     DEFAULT_GRID,
     LIGHTGBM_SWEEP,
     NOT_IN_GRID,
-    Experiment,
-    Revival,
     Sweep,
-    against_best,
     default_grid,
-    flatten,
-    format_table,
     free_label,
-    log_tail,
-    parse_experiments,
     queue_command,
     queued_names,
+)
+from census_income.experiments.queue import Revival, SweepResult, log_tail, stalled, sweep_environment
+from census_income.experiments.table import (
+    Experiment,
+    against_best,
+    flatten,
+    format_table,
+    parse_experiments,
     rank,
-    stalled,
-    sweep_environment,
     varying_params,
 )
 from census_income.modeling.metrics import lower_is_better
@@ -281,3 +281,31 @@ def test_table_folds_rows_beyond_one_screen() -> None:
     lines = format_table(many, rows_shown=15).splitlines()
     assert len(lines) == 1 + 15 + 1 and lines[-1] == "... 5 more (--all shows every experiment)"
     assert len(format_table(many, rows_shown=None).splitlines()) == 21
+
+
+def test_a_finished_sweep_prints_failed_logs_then_the_ranked_table_then_the_best() -> None:
+    experiments = parse_experiments(_show())
+    mine = [exp for exp in experiments if exp.name.startswith("sweep1-")]
+    result = SweepResult(
+        label="sweep1",
+        names=["sweep1-lr-1", "sweep1-lr-2", "sweep1-hgb-1"],
+        experiments=mine,
+        baselines=[exp for exp in experiments if exp.state == "baseline"],
+        failed={"sweep1-lr-2": "ERROR: model.C: must be a float"},
+        queue_errors=["sweep1-rf: could not override"],
+        finished=True,
+        plots=None,
+        elapsed="1m05s",
+    )
+    text = format_sweep(result, "validation.error_rate")
+    lines = text.splitlines()
+    assert lines[:3] == [
+        "",
+        "--- sweep1-lr-2 failed; last lines of `dvc queue logs sweep1-lr-2`:",
+        "ERROR: model.C: must be a float",
+    ]
+    assert lines[4] == "ranked on validation.error_rate (lower is better; test is for reporting only)"
+    ranked = [line.split()[1] for line in lines[6:9]]
+    assert ranked == ["sweep1-hgb-1", "main", "sweep1-lr-1"]  # best first, on validation
+    assert "best: sweep1-hgb-1; promote it with `census-income exp-branch <branch> --exp sweep1-hgb-1`" in lines
+    assert lines[-1] == "2 of 4 experiments succeeded in 1m05s"

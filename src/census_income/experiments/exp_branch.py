@@ -11,11 +11,9 @@ temporary copy of the branch's `conf/` before the workspace is touched.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -28,7 +26,8 @@ import yaml
 
 from census_income.compose import compose_params
 from census_income.errors import PipelineError
-from census_income.experiments.sweep import Dvc, rank
+from census_income.experiments.queue import Dvc
+from census_income.experiments.table import rank
 from census_income.modeling.metrics import RANK_METRIC
 from census_income.paths import CONF_DIR, LOCK_FILE, PARAMS_FILE
 from census_income.repo.lock import flatten
@@ -266,16 +265,3 @@ def exp_branch(branch: str, experiment: str | None = None, preset: str | None = 
         lines.append(f"warning: dvc checkout: {(restored.stderr or restored.stdout).strip()[-300:]}")
     lines.append(f"next: git push -u origin {branch}")
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------ command line
-def add_exp_branch_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of `census-income exp-branch`."""
-    parser.add_argument("branch", help="the git branch to create")
-    parser.add_argument("--exp", help=f"the experiment (default: the best of this commit's on {RANK_METRIC})")
-    parser.add_argument("--preset", help="name of the preset in conf/experiment/ (default: the branch's)")
-
-
-def exp_branch_command(args: argparse.Namespace) -> None:
-    """`census-income exp-branch`: print what was done and what to run next."""
-    sys.stdout.write(exp_branch(args.branch, args.exp, args.preset) + "\n")

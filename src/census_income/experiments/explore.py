@@ -152,6 +152,7 @@ def load_runs(
     comes back with `error` set instead of failing the whole comparison.
     """
     import dvc.api
+    from dvc.exceptions import DvcException
 
     refs = run_refs(dvc.api.exp_show(repo=repo, revs=revs, num=num))
     runs = []
@@ -160,7 +161,9 @@ def load_runs(
             params = dvc.api.params_show(repo=repo, rev=ref.rev)
             metrics = dvc.api.metrics_show(metrics_file, repo=repo, rev=ref.rev)
             slices = dvc.api.metrics_show(slices_file, repo=repo, rev=ref.rev)
-        except Exception as exc:  # dvc raises several unrelated types for a missing or broken output
+        # a missing output (DvcException, FileNotFoundError), an unreadable file (ValueError), or
+        # a revision DVC reports an error for instead of data (KeyError)
+        except (DvcException, OSError, ValueError, KeyError) as exc:
             runs.append(Run(ref=ref, error=f"{type(exc).__name__}: {exc}".splitlines()[0]))
             continue
         runs.append(Run(ref=ref, params=params, metrics=metrics, slices=slices))

@@ -21,6 +21,8 @@ JUDGED_SPLITS = ("validation", "test")
 VALIDATION_SE = ("error_rate", "roc_auc")
 SE_SUFFIX = "_se"
 LOWER_IS_BETTER = ("error_rate", "log_loss", "brier")
+# counts, not quality: neither direction is better
+NEUTRAL_METRICS = ("rows",)
 RANK_METRIC = "validation.error_rate"
 # the quality bar's verdict in metrics.json (1 passed, 0 below the bar)
 QUALITY_KEY = "quality.passed"
@@ -38,6 +40,14 @@ def metric_name(key: str) -> str:
 def lower_is_better(key: str) -> bool:
     """Error rates, log loss and Brier score fall as models improve; AUCs, accuracy and F1 rise."""
     return metric_name(key) in LOWER_IS_BETTER
+
+
+def direction(key: str) -> int:
+    """+1 when higher is better, -1 when lower is better, 0 for counts."""
+    name = metric_name(key)
+    if name in NEUTRAL_METRICS:
+        return 0
+    return -1 if name in LOWER_IS_BETTER else 1
 
 
 def is_judged(key: str) -> bool:

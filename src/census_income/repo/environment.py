@@ -18,14 +18,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from census_income.errors import PipelineError
+from census_income.errors import LockMismatchError, PipelineError
 
 # numerical libraries the model's results depend on that pyproject.toml leaves to scikit-learn
 ALSO_RECORDED = ("scipy",)
-
-
-class LockMismatchError(PipelineError):
-    """The installed packages are not the ones `uv.lock` pins; the message lists them."""
 
 
 def normalise(name: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from census_income.compose import compose_params
-from census_income.errors import PipelineError
+from census_income.errors import StaleLockError
 from census_income.paths import CONF_DIR, LOCK_FILE, PARAMS_FILE
 from census_income.repo.dvc import Dvc
 from census_income.repo.git import uncommitted
@@ -25,10 +25,6 @@ from census_income.repo.lock import outputs, overlaps, read_lock
 FIX = "Run `make params` then `make repro` and commit params.yaml and dvc.lock."
 # statuses that mean "not here" rather than "changed": a clone without the data
 MISSING = ("deleted", "not in cache")
-
-
-class StaleLockError(PipelineError):
-    """`dvc.lock` or `params.yaml` does not match the code, `conf/` or the data; says what to run."""
 
 
 # ------------------------------------------------------------------ pure parts

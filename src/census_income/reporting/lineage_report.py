@@ -9,12 +9,10 @@ the Python and package versions the `environment` stage recorded (beside the ins
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from census_income.errors import GitError, PipelineError
-from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE, MODEL_CARD_FILE, PARAMS_FILE, SLICE_METRICS_NAME
+from census_income.paths import LOCK_FILE, PARAMS_FILE
 from census_income.repo.artifacts import DVC_FILE, declared
 from census_income.repo.git import head, uncommitted
 from census_income.repo.lineage import recorded_md5
@@ -129,44 +127,3 @@ def collect(check_status: bool = True) -> Lineage:
         dataset=artifacts.data_path,
         dataset_md5=recorded_md5(artifacts.data_path, lock) if artifacts.data_path else None,
     )
-
-
-# ------------------------------------------------------------------ the command
-def add_lineage_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of `census-income lineage`."""
-    parser.add_argument("--card", type=Path, default=MODEL_CARD_FILE, help=f"model card to write ({MODEL_CARD_FILE})")
-    parser.add_argument("--no-card", action="store_true", help="print the lineage only")
-    parser.add_argument("--no-status", action="store_true", help="skip `dvc status` (faster; no staleness check)")
-
-
-def lineage_command(args: argparse.Namespace) -> None:
-    """Print the lineage of the current model and write its model card."""
-    from census_income.config import read_params
-    from census_income.io import read_json
-    from census_income.reporting.model_card import data_card, render_model_card, write_model_card
-
-    lineage = collect(check_status=not args.no_status)
-    card_path: Path | None = None
-    if not args.no_card:
-        import yaml
-
-        params = read_params()
-        declared_metrics = (yaml.safe_load(DVC_FILE.read_text(encoding="utf-8")) or {}).get("metrics") or []
-        # the declared metrics, and the per-slice metrics evaluate writes beside them
-        beside = [str(Path(p).with_name(SLICE_METRICS_NAME)) for p in declared_metrics]
-        shown = [*declared_metrics, *(p for p in beside if Path(p).is_file())]
-        metrics = {str(p): read_json(p) if Path(p).is_file() else None for p in shown}
-        maker = next(stage for stage in reversed(lineage.stages) if any(o.path == lineage.model for o in stage.outs))
-        prepared = GATE_SUMMARIES_DIR / "prepare.json"
-        dropped = (read_json(prepared) if prepared.is_file() else {}).get("label-missing-dropped", {}).get("rows")
-        text = render_model_card(
-            lineage,
-            metrics,
-            data_card(params),
-            str(params.get("data", {}).get("name", "")),
-            maker.params,
-            dropped_unlabelled=dropped,
-        )
-        card_path = args.card
-        write_model_card(text, card_path)
-    sys.stdout.write(format_lineage(lineage, card_path) + "\n")

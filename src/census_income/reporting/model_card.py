@@ -19,6 +19,8 @@ from pydantic import ValidationError
 from census_income.config import Strict
 from census_income.errors import ConfigError
 from census_income.modeling.metrics import SE_SUFFIX
+from census_income.paths import GATE_SUMMARIES_DIR, SLICE_METRICS_NAME
+from census_income.repo.artifacts import DVC_FILE
 from census_income.repo.lock import flatten
 from census_income.reporting.lineage_trace import Lineage, param_text
 
@@ -194,3 +196,31 @@ def write_model_card(text: str, path: Path | str) -> None:
 
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_card_for(lineage: Lineage, path: Path) -> None:
+    """The model card of `lineage` from the workspace's records (params, the metrics `dvc.yaml`
+    declares and the per-slice metrics beside them, prepare's gate summary), written to `path`."""
+    import yaml
+
+    from census_income.config import read_params
+    from census_income.io import read_json
+
+    params = read_params()
+    declared_metrics = (yaml.safe_load(DVC_FILE.read_text(encoding="utf-8")) or {}).get("metrics") or []
+    # the declared metrics, and the per-slice metrics evaluate writes beside them
+    beside = [str(Path(p).with_name(SLICE_METRICS_NAME)) for p in declared_metrics]
+    shown = [*declared_metrics, *(p for p in beside if Path(p).is_file())]
+    metrics = {str(p): read_json(p) if Path(p).is_file() else None for p in shown}
+    maker = next(stage for stage in reversed(lineage.stages) if any(o.path == lineage.model for o in stage.outs))
+    prepared = GATE_SUMMARIES_DIR / "prepare.json"
+    dropped = (read_json(prepared) if prepared.is_file() else {}).get("label-missing-dropped", {}).get("rows")
+    text = render_model_card(
+        lineage,
+        metrics,
+        data_card(params),
+        str(params.get("data", {}).get("name", "")),
+        maker.params,
+        dropped_unlabelled=dropped,
+    )
+    write_model_card(text, path)

@@ -12,11 +12,9 @@ from DVC's run cache instead of running twice.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any
 
 from census_income.errors import DvcError, GitError, PipelineError
 from census_income.io import atomic_path
-from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE, PLOTS_DIR, PR_REPORT_FILE
+from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE, PLOTS_DIR
 from census_income.repo import git
 from census_income.repo.dvc import Dvc, environment
 from census_income.repo.lock import outputs, parse_lock, read_lock
@@ -165,27 +163,3 @@ def write_report(
     with atomic_path(output) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return text
-
-
-# ------------------------------------------------------------------ command line
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of `census-income report`."""
-    parser.add_argument("--base", default="main", help="the revision to compare with (default: main)")
-    parser.add_argument("-o", "--output", type=Path, default=PR_REPORT_FILE, help=f"default: {PR_REPORT_FILE}")
-    parser.add_argument("--plots-dir", type=Path, default=PLOTS_DIR, help="where `dvc plots diff` writes its HTML")
-    parser.add_argument("--plots-url", default="", help="a link to the rendered plots (CI: the run's artifacts)")
-    parser.add_argument(
-        "--no-reproduce-base",
-        dest="reproduce",
-        action="store_false",
-        help="when base's metrics are not in the DVC cache, report without them instead of reproducing base",
-    )
-
-
-def report_command(args: argparse.Namespace) -> int:
-    """`census-income report`: write the report, print where (progress, such as reproducing base, on stderr)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="census-income report: %(message)s")
-    write_report(args.base, args.output, args.reproduce, args.plots_dir, args.plots_url)
-    sys.stdout.write(f"wrote {args.output}\n")
-    return 0

@@ -11,27 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from census_income.modeling.metrics import LOWER_IS_BETTER, SE_SUFFIX, Verdict, noise_band, standard_error, verdict
+from census_income.modeling.metrics import SE_SUFFIX, Verdict, direction, noise_band, standard_error, verdict
 
 # `file -> dotted key -> {"old": ..., "new": ..., "diff": ...}`, as `dvc params|metrics diff --json` print it
 Diff = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
-# counts, not quality: neither direction is better
-NEUTRAL_METRICS = ("rows",)
 # tables with more rows than this are folded (GitHub renders `<details>`)
 FOLD_ROWS = 8
 BETTER, WORSE, NOISE = "🟢", "🔴", "≈"
 
 
 # ------------------------------------------------------------------ values
-def direction(metric: str) -> int:
-    """+1 when higher is better, -1 when lower is better, 0 for counts (by the key's last part)."""
-    name = metric.rsplit(".", 1)[-1]
-    if name in NEUTRAL_METRICS:
-        return 0
-    return -1 if name in LOWER_IS_BETTER else 1
-
-
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 

@@ -24,10 +24,10 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from census_income.config import Contract, EvaluateConfig, Schema, SourceFormat, StageConfig
-from census_income.errors import GateError, InputError, PipelineError
+from census_income.errors import GateError, InputError, PipelineError, RegistryError
 from census_income.io import RunFiles, source_error
 from census_income.paths import PARAMS_FILE
-from census_income.serving.registry import DVC_FILE, ModelRef, RegistryError, open_output, resolve, text_at, yaml_at
+from census_income.serving.registry import DVC_FILE, ModelRef, open_output, resolve, text_at, yaml_at
 
 if TYPE_CHECKING:
     import numpy as np

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from census_income.errors import DvcError, InputError, PipelineError
+from census_income.errors import DvcError, InputError, PipelineError, RegistryError
 from census_income.io import load_model, load_model_bytes
 from census_income.paths import LOCK_FILE
 from census_income.repo.artifacts import DVC_FILE, Declared, declared, model_artifact
@@ -37,7 +37,7 @@ from census_income.repo.git import git, text_at, yaml_at
 from census_income.repo.lineage import recorded_md5
 from census_income.serving.tags import BUMPS, promote, register, remote_url, rollback
 from census_income.serving.trust import check_trusted, forced, gate_failures, quality_failures, trust
-from census_income.serving.versions import VERSION, RegistryError, Version, stages, versions
+from census_income.serving.versions import VERSION, Version, stages, versions
 
 # the registry's public names, wherever they are defined: the CLI, batch scoring and the HTTP
 # service import them from here

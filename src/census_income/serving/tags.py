@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from census_income.errors import GitError
+from census_income.errors import GitError, RegistryError
 from census_income.repo.artifacts import model_artifact
 from census_income.repo.dvc import Dvc
 from census_income.repo.git import git, head, uncommitted
 from census_income.serving.trust import FORCED_BY, REGISTERED_BY, check_trusted, quality_failures
-from census_income.serving.versions import RegistryError, Version, holders, stages, versions
+from census_income.serving.versions import Version, holders, stages, versions
 
 BUMPS = ("major", "minor", "patch")
 

@@ -11,13 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from census_income.errors import PipelineError
+from census_income.errors import PipelineError, RegistryError
 from census_income.paths import GATE_SUMMARIES_DIR, LOCK_FILE
 from census_income.repo.artifacts import DVC_FILE, declared
 from census_income.repo.dvc import open_output
 from census_income.repo.git import git, tag_message, yaml_at
 from census_income.repo.lineage import recorded_md5
-from census_income.serving.versions import RegistryError, Version
+from census_income.serving.versions import Version
 
 
 def gate_failures(summaries: dict[str, dict[str, Any]]) -> list[str]:

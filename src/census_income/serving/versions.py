@@ -7,14 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from census_income.errors import PipelineError
 from census_income.repo.artifacts import model_artifact
 
 VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
-
-
-class RegistryError(PipelineError):
-    """A registry operation cannot be done as asked; the message says why."""
 
 
 def stages(root: Path) -> list[str]:

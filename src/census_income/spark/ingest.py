@@ -55,6 +55,9 @@ def check_text(uri: str, fmt: SourceFormat) -> None:
 def parse_source(spark: SparkSession, uri: str, fmt: SourceFormat) -> DataFrame:
     """The rows of one source, one column per configured name (surplus columns of a file
     without header are named `unexpected_<n>`, for the raw contract to reject)."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
     location = str(Path(uri).resolve()) if "://" not in uri else uri
     try:
         if uri.lower().endswith(".parquet"):
@@ -71,9 +74,7 @@ def parse_source(spark: SparkSession, uri: str, fmt: SourceFormat) -> DataFrame:
             inferSchema=False,
             mode="PERMISSIVE",
         )
-    except SourceError:
-        raise
-    except Exception as exc:  # Spark's AnalysisException and Py4J errors: one line naming the source
+    except (PySparkException, Py4JError) as exc:  # Spark's own (AnalysisException, ...) and the JVM's
         raise SourceError(f"source {uri}: cannot read: {str(exc).strip().splitlines()[0]}") from None
     if not fmt.header:
         names = [fmt.columns[i] if i < len(fmt.columns) else f"unexpected_{i + 1}" for i in range(len(frame.columns))]
