@@ -62,6 +62,8 @@ class Round:
     floor: float
     repro: float
     stages: list[Row] = field(default_factory=list)
+    floor_cpu: float = 0.0
+    repro_cpu: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -282,7 +284,9 @@ def render(
     rows = [floor, *summed("cold `dvc repro`", cold, stages)]
     if rounds:
         middle = sorted(rounds, key=lambda r: r.ratio)[len(rounds) // 2]
-        rows += summed("inner loop `dvc repro` (the median round)", Row("", middle.repro), middle.stages)
+        rows += summed(
+            "inner loop `dvc repro` (the median round)", Row("", middle.repro, cpu=middle.repro_cpu), middle.stages
+        )
     rows.append(
         Row(
             "nothing-changed `dvc repro`",
@@ -299,7 +303,9 @@ def render(
         "inner-loop round is set against the floor run beside it). The model fits with OpenMP threads on "
         "every core, and while other processes hold the cores its time can grow several-fold. "
         f"Nothing-changed runs: {', '.join(f'{run.seconds:.2f}' for run in noops)} s. "
-        f"Inner-loop rounds (dvc repro / floor): {', '.join(f'{r.repro:.2f} / {r.floor:.2f}' for r in rounds)} s. "
+        f"Inner-loop rounds (dvc repro / floor): {', '.join(f'{r.repro:.2f} / {r.floor:.2f}' for r in rounds)} s "
+        f"wall, {', '.join(f'{r.repro_cpu:.2f} / {r.floor_cpu:.2f}' for r in rounds)} s CPU; "
+        f"cold / floor in CPU seconds: {(cold.cpu or 0.0) / (floor.cpu or 1.0):.2f}x. "
         f"Same work, same answer: test error rate {floor_error:.4f} in the floor, {pipeline_error:.4f} "
         "in the pipeline.",
     ]
@@ -318,7 +324,8 @@ def inner_loop(project: Path, env: dict[str, str], work: Path, log_file: Path, c
             params.write_text(with_learning_rate(original, rate), encoding="utf-8")
             done = len(finished_stages(log_file))
             run = timed(["dvc", "repro"], project, env, work / f"inner{index}.log")
-            rounds.append(Round(floor.wall, run.seconds, stage_rows(log_file, skip=done)))
+            stages = stage_rows(log_file, skip=done)
+            rounds.append(Round(floor.wall, run.seconds, stages, floor.cpu or 0.0, run.cpu_seconds))
             print(f"inner loop {index + 1}: dvc repro {run.seconds:.2f} s, floor {floor.wall:.2f} s", flush=True)
     finally:
         params.write_text(original, encoding="utf-8")
