@@ -51,7 +51,7 @@ def start_import() -> threading.Thread:
     release the GIL); a check waits for it before building its suite, since two threads importing
     Great Expectations' circular modules at once would see them half made. Not a daemon: a stage
     that fails before its first gate exits once the import is done, never halfway through it.
-    A failure here is left to the check's own import, which reports it.
+    A failed import here is left to the check's own import, which raises it again where it is reported.
     """
     with _STARTING:  # one import, even when gates are made in several threads (the HTTP service)
         return _import_thread()
@@ -68,7 +68,7 @@ def _import_thread() -> threading.Thread:
 
 
 def _import_great_expectations() -> None:
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(ImportError):  # the check's own import raises it again, where it is reported
         import great_expectations  # noqa: F401
 
 
