@@ -339,7 +339,7 @@ def queued(project: Path, env: dict[str, str], work: Path, count: int, jobs: int
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # as `census-income sweep`
         env.setdefault(variable, str(max(1, (os.cpu_count() or 1) // jobs)))
     timed(["git", "add", "-A"], project, env)  # what a user queues from: the reproduced pipeline, committed
-    timed(["git", "commit", "-q", "-m", "reproduced"], project, env)
+    timed(["git", "commit", "-q", "--allow-empty", "-m", "reproduced"], project, env)  # empty: dvc.lock was current
     base = learning_rate((project / "params.yaml").read_text(encoding="utf-8"))
     wall = 0.0
     for rate in fresh_rates(base, count, start=50):
