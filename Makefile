@@ -71,8 +71,9 @@ format: setup ## apply ruff fixes and formatting
 typecheck: setup ## mypy on src/
 	$(BIN)/mypy src
 
-bench: setup ## benchmark: floor vs cold and no-op dvc repro (writes benchmarks/results.md)
-	$(BIN)/python benchmarks/bench_pipeline.py
+LARGE ?=
+bench: setup ## benchmark: inner loop, cold, no-op, queue (LARGE=10000000: also 10M rows, long) vs the floor (benchmarks/results.md)
+	$(BIN)/python benchmarks/bench_pipeline.py $(if $(LARGE),--large-rows "$(LARGE)")
 
 docs: setup ## build the documentation site (docs/ -> site/) with MkDocs; broken links fail
 	$(BIN)/mkdocs build --strict --site-dir site

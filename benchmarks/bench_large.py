@@ -41,11 +41,12 @@ DEFAULT_SIZES = "default,1000000,10000000"
 # instead of about 100 one-hot ones), so train holds 7x less and fits about 5x faster; the
 # floor reads the same params.yaml, so it does the same
 LARGE_OVERRIDES = ("features.categorical_encoding=ordinal",)
-# issue 10 targets, on 2 cores and 24 GB
+# issue 10 targets, on 2 cores and 24 GB, as issue 22 revised them: 10M rows within 1.5x the floor
+# (the gate-share budget and the 1.5x at 1M rows were retired: out of reach with a Great
+# Expectations import in every stage process, and not what a user feels)
 E2E_ROWS, E2E_SECONDS = 10_000_000, 15 * 60.0
 PEAK_MB = 8 * 1024.0
-GATE_SHARE = 0.25
-FLOOR_RATIOS = {1_000_000: 1.5, 10_000_000: 1.3}
+FLOOR_RATIOS = {10_000_000: 1.5}
 
 
 @dataclass
@@ -182,7 +183,7 @@ def stages_from_log(log_file: Path) -> list[Stage]:
 
 
 def checks(sizes: list[Size]) -> list[Check]:
-    """Every target of issue 10 against what was measured; a target whose size was not run is `None`."""
+    """Every target of issues 10 and 22 against what was measured; a target whose size was not run is `None`."""
     by_rows = {size.rows: size for size in sizes}
     found = []
     e2e = by_rows.get(E2E_ROWS)
@@ -203,13 +204,6 @@ def checks(sizes: list[Size]) -> list[Check]:
                 size.peak_mb <= PEAK_MB,
             )
         )
-    for size in sizes:
-        over = [s for s in size.stages if s.gate_share > GATE_SHARE]
-        worst = max(size.stages, key=lambda s: s.gate_share, default=None)
-        measured = ("max " + f"{worst.gate_share:.0%} ({worst.name})" if worst else "no stages") + (
-            "; over: " + ", ".join(f"{s.name} {s.gate_share:.0%}" for s in over) if over else ""
-        )
-        found.append(Check(f"gates <= {GATE_SHARE:.0%} of each stage", size.label, measured, not over))
     for rows, limit in FLOOR_RATIOS.items():
         at = by_rows.get(rows)
         found.append(

@@ -90,31 +90,27 @@ def verdicts(bench: ModuleType, sizes: list[Any]) -> dict[tuple[str, str], bool 
 
 def test_targets_met_and_not_met(bench: ModuleType) -> None:
     within = [
-        size(bench, 1_000_000, wall=29.0, floor=20.0),  # 1.45x <= 1.5x
-        size(bench, 10_000_000, wall=12 * 60.0, floor=600.0, peak=8000.0),  # 1.2x, 12 min, 7.8 GB
+        size(bench, 1_000_000, wall=40.0, floor=20.0),  # 2x: no ratio target at 1M rows (retired by issue 22)
+        size(bench, 10_000_000, wall=12 * 60.0, floor=480.0, peak=8000.0),  # 1.5x, 12 min, 7.8 GB
     ]
     assert all(verdicts(bench, within).values())
     beyond = [
-        size(bench, 1_000_000, wall=31.0, floor=20.0, gate=3.0),  # 1.55x; gates 3/8 = 38% in prepare
-        size(bench, 10_000_000, wall=16 * 60.0, floor=700.0, peak=8500.0),  # 16 min, 1.37x, 8.3 GB
+        size(bench, 1_000_000, wall=31.0, floor=20.0, gate=3.0),
+        size(bench, 10_000_000, wall=16 * 60.0, floor=600.0, peak=8500.0),  # 16 min, 1.6x, 8.3 GB
     ]
     found = verdicts(bench, beyond)
     assert found[("end", "10,000,000 rows")] is False
-    assert found[("pipeline", "1,000,000 rows")] is False
     assert found[("pipeline", "10,000,000 rows")] is False
     assert found[("peak", "10,000,000 rows")] is False
     assert found[("peak", "1,000,000 rows")] is True
-    assert found[("gates", "1,000,000 rows")] is False
-    assert found[("gates", "10,000,000 rows")] is True
-    gates = next(c for c in bench.checks(beyond) if c.target.startswith("gates") and c.size == "1,000,000 rows")
-    assert "over: prepare 38%" in gates.measured
+    assert not any(target == "gates" for target, _ in found)  # the gate-share budget is retired
 
 
 def test_targets_at_sizes_not_run_are_not_measured(bench: ModuleType) -> None:
     small = [size(bench, 0, wall=40.0, floor=10.0), size(bench, 200_000, wall=60.0, floor=20.0)]
     found = verdicts(bench, small)
     assert found[("end", "10,000,000 rows")] is None
-    assert found[("pipeline", "1,000,000 rows")] is None
+    assert found[("pipeline", "10,000,000 rows")] is None
     assert found[("peak", "default data")] is True
     assert ("pipeline", "200,000 rows") not in found  # no ratio target at that size
 
@@ -128,7 +124,7 @@ def test_rendered_section(bench: ModuleType) -> None:
     assert "| 48,842 (default data) | - | 40.0 | 10.0 | 4.00x |" in text
     assert "| 1,000,000 (1,000,000 rows) | 5.0 | 31.0 | 20.0 | 1.55x |" in text
     assert "| (generate@train: data source) | 1,000 |" in text
-    assert "| pipeline / floor <= 1.5x | 1,000,000 rows | 1.55x | NOT met |" in text
+    assert "| pipeline / floor <= 1.5x | 10,000,000 rows | not measured | not measured |" in text
     assert "| end to end (`dvc repro`) <= 15 min | 10,000,000 rows | not measured | not measured |" in text
     # DVC's share of the wall: the whole run minus the stages' process lives (2 x 10 s)
     assert "| DVC itself (`dvc repro` wall minus stages) | | 11.00 |" in text

@@ -471,6 +471,25 @@ def test_contract_modules_do_not_import_great_expectations() -> None:
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
+def test_a_gate_imports_great_expectations_in_the_background_and_checks_while_it_runs() -> None:
+    """Making a gate starts the import in a thread; a check made at once, in a fresh process (the
+    import still under way), waits for it rather than importing Great Expectations' circular
+    modules a second time beside it (which failed with a half-made module)."""
+    code = (
+        "import sys, threading, pandas as pd\n"
+        "from census_income.contracts.gate import Gate, start_import\n"
+        "from census_income.contracts.suites import predictions_suite\n"
+        "from census_income.stages.harness import StageRun\n"
+        "gate = Gate('unit', StageRun(stage='unit'), 'fail')\n"
+        "thread = start_import()\n"
+        "assert thread is not threading.main_thread() and start_import() is thread\n"
+        "gate.check('predictions', pd.DataFrame({'score': [0.5]}), predictions_suite, 1)\n"
+        "assert not thread.is_alive() and gate.summary['predictions']['success']\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 # ------------------------------------------------- decimal and missing numbers
 DECIMAL_SCHEMA = SCHEMA.model_copy(update={"decimal": ["age"], "nullable": ["capital_gain"]})
 DECIMAL_CONTRACT = CONTRACT.model_copy(
