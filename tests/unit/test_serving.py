@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from census_income.contracts.rows import RowChecks
+from census_income.contracts.rows import Failure, RowChecks
 from census_income.contracts.suites import input_prepared_suite, input_suite
 from census_income.data.prepare import prepare_features
 from census_income.serving.batching import Batcher
 from census_income.serving.bodies import RequestError, parse_body
 from census_income.serving.reload import bucket
-from census_income.serving.scorer import failing_rows
+from census_income.serving.scorer import Scored, failing_rows
 from census_income.serving.scoring import DriftMonitor, DriftWindow, feature_bins
 from tests.unit.conftest import CONTRACT, FORMAT, SCHEMA, raw_part
 
@@ -165,19 +165,26 @@ def test_the_drift_window_describes_the_last_rows_only() -> None:
     assert window.psi()["age"] == pytest.approx(recent.summary()["features"]["age"]["psi"], abs=1e-6)
 
 
-def test_the_batcher_groups_concurrent_calls_and_answers_each_its_own_rows() -> None:
-    calls: list[int] = []
+def test_the_batcher_groups_concurrent_requests_and_answers_each_its_own_rows_and_failures() -> None:
+    passes: list[int] = []
 
-    def predict(model: float, rows: pd.DataFrame) -> np.ndarray:
-        calls.append(len(rows))
-        return rows["x"].to_numpy(dtype="float64") * model
+    def process(model: float, rows: pd.DataFrame) -> Scored:
+        """A stand-in for the scoring path: negative x fails, the rest scores x * model."""
+        passes.append(len(rows))
+        bad = rows.index[rows["x"] < 0]
+        good = rows.drop(index=bad)
+        scores = good["x"].to_numpy(dtype="float64") * model
+        failures = [Failure(int(row), "x", int(rows.loc[row, "x"]), "negative") for row in bad]
+        return Scored(good, scores, (scores > 10).astype("int8"), failures)
 
-    batcher = Batcher(predict, max_rows=1000, max_wait=0.2)
+    batcher = Batcher(process, max_rows=1000, max_wait=0.2)
     batcher.start()
-    answers: dict[int, np.ndarray] = {}
+    answers: dict[int, Scored] = {}
+    sent = {i: pd.DataFrame({"x": [i * 10 + k for k in range(i + 1)]}) for i in range(8)}
+    sent[5].loc[2, "x"] = -1
 
     def client(i: int) -> None:
-        answers[i] = batcher.score(2.0 if i % 2 else 3.0, pd.DataFrame({"x": [i * 10 + k for k in range(i + 1)]}))
+        answers[i] = batcher.submit(2.0 if i % 2 else 3.0, sent[i])
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
     for thread in threads:
@@ -186,12 +193,16 @@ def test_the_batcher_groups_concurrent_calls_and_answers_each_its_own_rows() -> 
         thread.join()
     batcher.stop()
     for i in range(8):
-        np.testing.assert_array_equal(answers[i], [(i * 10 + k) * (2.0 if i % 2 else 3.0) for k in range(i + 1)])
-    assert len(calls) < 8  # grouped (two models: at least two calls)
-    assert sum(calls) == sum(i + 1 for i in range(8))
+        expected = sent[i]["x"][sent[i]["x"] >= 0]
+        np.testing.assert_array_equal(answers[i].scores, expected.to_numpy() * (2.0 if i % 2 else 3.0))
+        assert list(answers[i].prepared.index) == list(expected.index)
+    assert answers[5].failures == [Failure(2, "x", -1, "negative")]
+    assert all(not answers[i].failures for i in range(8) if i != 5)
+    assert len(passes) < 8  # grouped (two models: at least two passes)
+    assert sum(passes) == sum(i + 1 for i in range(8))
 
-    calls.clear()
-    off = Batcher(predict, max_rows=1000, max_wait=0.2, enabled=False)
+    passes.clear()
+    off = Batcher(process, max_rows=1000, max_wait=0.2, enabled=False)
     off.start()
-    np.testing.assert_array_equal(off.score(1.0, pd.DataFrame({"x": [1, 2]})), [1, 2])
-    assert calls == [2]
+    np.testing.assert_array_equal(off.submit(1.0, pd.DataFrame({"x": [1, 2]})).scores, [1, 2])
+    assert passes == [2]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
@@ -64,14 +65,19 @@ class Service:
         self.metrics = Metrics()
         self.follower = Follower(settings.root, settings.specs, self.metrics, settings.drift_rows)
         self.batcher = Batcher(
-            score,
+            self.process,
             settings.max_batch_rows,
             settings.max_wait_ms / 1000,
             enabled=settings.batching,
             observe=self.metrics.batch_rows.observe,
         )
-        self._shadowed = (0, 0)  # rows, disagreements
+        self._shadowed: dict[str, tuple[int, int]] = {}  # shadow version -> rows, disagreements
         self._lock = threading.Lock()
+
+    @staticmethod
+    def process(served: Served, raw: pd.DataFrame) -> Scored:
+        """The scoring path of `predict` over a request's rows, or a batch of requests' rows."""
+        return score_rows(served.scorer, raw, served.gate.keep, score)
 
     def answer(self, deployment: Deployment, body: bytes, content_type: str, key: str | None) -> dict[str, Any]:
         """Score one request's rows with the version its key routes to (runs in a worker thread)."""
@@ -79,7 +85,9 @@ class Service:
         rows = parse_body(body, content_type, cfg.format, cfg.schema_.label.column, self.settings.max_rows)
         served, role = deployment.route(key if key is not None else rows.key)
         try:
-            scored = score_rows(served.scorer, rows.frame, served.gate.keep, self.batcher.score, partial=False)
+            scored = self.batcher.submit(served, rows.frame)
+            if scored.failures:
+                raise RowsError(scored.failures, len(rows.frame))
         except RowsError as refused:
             self.metrics.rows_rejected.inc(len({f.row for f in refused.failures}) or len(rows.frame))
             raise RequestError(422, str(refused), refused.failures, served.version) from None
@@ -97,17 +105,18 @@ class Service:
             "_scored": scored,
         }
 
-    def shadow(self, shadow: Served, primary: Served, scored: Scored) -> None:
-        """Score the request's rows with the shadow too (after the answer left) and count disagreements."""
-        scores = self.batcher.score(shadow.scorer.model, scored.prepared)
-        threshold = shadow.scorer.cfg.evaluate.threshold
-        differ = int(np.sum((scores >= threshold) != scored.labels.astype(bool)))
+    def shadow(self, shadow: Served, scored: Scored) -> None:
+        """Score the request's prepared rows with the shadow's model too, after the answer left (as
+        `predict --shadow` does), and count the rows decided differently."""
+        scores = score(shadow.scorer.model, scored.prepared)
+        differ = int(np.sum((scores >= shadow.scorer.cfg.evaluate.threshold) != scored.labels.astype(bool)))
         m = self.metrics
         m.shadow_rows.labels(shadow.version).inc(len(scores))
         m.shadow_disagreements.labels(shadow.version).inc(differ)
         with self._lock:
-            rows, differed = self._shadowed[0] + len(scores), self._shadowed[1] + differ
-            self._shadowed = (rows, differed)
+            before = self._shadowed.get(shadow.version, (0, 0))
+            rows, differed = before[0] + len(scores), before[1] + differ
+            self._shadowed[shadow.version] = (rows, differed)
         m.shadow_rate.labels(shadow.version).set(differed / rows if rows else 0.0)
 
     def metrics_text(self) -> bytes:
@@ -182,7 +191,7 @@ def create_app(service: Service) -> FastAPI:
             scored: Scored = payload.pop("_scored")
             status, version = 200, payload["model_version"]
             if deployment.shadow is not None and payload["role"] == "primary":
-                task = BackgroundTask(service.shadow, deployment.shadow, deployment.primary, scored)
+                task = BackgroundTask(service.shadow, deployment.shadow, scored)
         except RequestError as problem:
             status, payload, version = problem.status, problem.body(), problem.version
         except Exception as exc:
