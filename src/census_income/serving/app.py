@@ -64,13 +64,11 @@ class Service:
         self.settings = settings
         self.metrics = Metrics()
         self.follower = Follower(settings.root, settings.specs, self.metrics, settings.drift_rows)
-        self.batcher = Batcher(
-            self.process,
-            settings.max_batch_rows,
-            settings.max_wait_ms / 1000,
-            enabled=settings.batching,
-            observe=self.metrics.batch_rows.observe,
-        )
+        wait = settings.max_wait_ms / 1000
+        observe = self.metrics.batch_rows.observe
+        self.batcher = Batcher(self.process, settings.max_batch_rows, wait, settings.batching, observe)
+        # the shadow's model calls on the primary's prepared rows, grouped the same way
+        self.shadows = Batcher(self.shadow_scores, settings.max_batch_rows, wait, settings.batching)
         self._shadowed: dict[str, tuple[int, int]] = {}  # shadow version -> rows, disagreements
         self._lock = threading.Lock()
 
@@ -105,10 +103,15 @@ class Service:
             "_scored": scored,
         }
 
+    @staticmethod
+    def shadow_scores(shadow: Served, prepared: pd.DataFrame) -> Scored:
+        scores = score(shadow.scorer.model, prepared)
+        return Scored(prepared, scores, (scores >= shadow.scorer.cfg.evaluate.threshold).astype("int8"))
+
     def shadow(self, shadow: Served, scored: Scored) -> None:
         """Score the request's prepared rows with the shadow's model too, after the answer left (as
         `predict --shadow` does), and count the rows decided differently."""
-        scores = score(shadow.scorer.model, scored.prepared)
+        scores = self.shadows.submit(shadow, scored.prepared).scores
         differ = int(np.sum((scores >= shadow.scorer.cfg.evaluate.threshold) != scored.labels.astype(bool)))
         m = self.metrics
         m.shadow_rows.labels(shadow.version).inc(len(scores))
@@ -159,6 +162,7 @@ def create_app(service: Service) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.batcher.start()
+        service.shadows.start()
         wake = asyncio.Event()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not in the main thread: no signals
@@ -171,6 +175,7 @@ def create_app(service: Service) -> FastAPI:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGHUP)
             await run_in_threadpool(service.batcher.stop)
+            await run_in_threadpool(service.shadows.stop)
 
     app = FastAPI(title="census-income", lifespan=lifespan, docs_url=None, redoc_url=None)
 

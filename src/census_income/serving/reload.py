@@ -122,6 +122,11 @@ class Follower:
         self._lock = threading.Lock()
         self.current = self._deploy(tags_fingerprint(root))
         self._publish()
+        log.info("serve: %s", self.describe())
+
+    def describe(self) -> str:
+        """`primary v1.1.0 (prod, commit 1a2b3c4), canary v1.0.0 (...)`: what is served."""
+        return ", ".join(f"{role} {s.scorer.ref.describe()}" for role, s in self.current.roles().items())
 
     def changed(self) -> bool:
         """Whether the tags moved since the deployment (or the last refusal) was resolved."""
@@ -146,7 +151,7 @@ class Follower:
                 return False
             self.metrics.reloads.labels("loaded").inc()
             self._publish()
-            log.warning("serve: reload (%s): %s", why, ", ".join(f"{r} {s.version}" for r, s in new.roles().items()))
+            log.info("serve: reload (%s): %s", why, self.describe())
             return True
 
     def _deploy(self, tags: str) -> Deployment:

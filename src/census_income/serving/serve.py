@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -77,6 +78,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from census_income.serving.app import Service, create_app
 
     settings = settings_of(args, Path.cwd())
+    console_log()
     service = Service(settings)
     common = {"host": args.host, "port": args.port, "timeout_graceful_shutdown": GRACEFUL_SECONDS}
     if args.workers == 1:
@@ -93,6 +95,17 @@ def worker_app() -> Any:
     from census_income.serving.app import Service, Settings, create_app
     from census_income.serving.reload import Specs
 
+    console_log()
     given = json.loads(os.environ[SETTINGS_VARIABLE])
     settings = Settings(**{**given, "specs": Specs(**given["specs"]), "root": Path(given["root"])})
     return create_app(Service(settings))
+
+
+def console_log() -> None:
+    """The project's log lines (versions loaded, reloads, refusals, failures) on stderr, timed."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log = logging.getLogger("census_income")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
