@@ -1,8 +1,9 @@
 """The `census-income serve` command: its options, and uvicorn running the app.
 
 One worker serves from this process (SIGHUP reloads it). With `--workers N`, uvicorn starts N
-processes that each load the versions and follow the registry themselves; their metrics are
-per process (a scrape sees the one that answered it).
+processes that each load the versions and follow the registry themselves (polling); SIGHUP then
+goes to uvicorn's supervisor, which replaces the workers one at a time (each new one serving
+before the old one retires). Metrics are per process (a scrape sees the one that answered it).
 """
 
 from __future__ import annotations
