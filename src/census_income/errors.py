@@ -3,6 +3,10 @@
 Which exit status each one gives is decided in one place, the CLI (`census_income.cli.EXIT_CODES`).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class PipelineError(Exception):
     """Something wrong with the input, the configuration or the project, said in one line."""
@@ -34,6 +38,42 @@ class LockMismatchError(PipelineError):
 
 class RegistryError(PipelineError):
     """A registry operation cannot be done as asked; the message says why."""
+
+
+class RowsError(InputError):
+    """Rows to score that fail the input contract, refused together: each failure (a
+    `contracts.rows.Failure`) names its row, field, value and reason; `whole` lists what failed
+    for the table (its columns), when no row can be blamed."""
+
+    def __init__(self, failures: list[Any], rows: int, whole: list[str] | None = None) -> None:
+        self.failures = failures
+        self.whole = whole or []
+        if self.whole:
+            message = f"the rows do not have the data set's columns ({', '.join(self.whole)}); nothing scored"
+        else:
+            message = f"{len({f.row for f in failures})} of {rows} rows refused by the input contract; nothing scored"
+        super().__init__(message)
+
+
+class RequestError(InputError):
+    """An HTTP request `census-income serve` cannot score: its status, a one-line detail, the
+    row-level failures, and the version it was routed to (once it was)."""
+
+    def __init__(self, status: int, detail: str, errors: list[Any] | None = None, version: str = "-") -> None:
+        self.status = status
+        self.detail = detail
+        self.errors = errors or []
+        self.version = version
+        super().__init__(detail)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON answer: the detail, and each failure's row, field, value and reason."""
+        answer: dict[str, Any] = {"detail": self.detail}
+        if self.errors:
+            answer["errors"] = [
+                {"row": f.row, "field": f.field, "value": f.value, "reason": f.reason} for f in self.errors
+            ]
+        return answer
 
 
 class ExperimentError(PipelineError):

@@ -14,8 +14,9 @@ import pytest
 from census_income.contracts.rows import Failure, RowChecks
 from census_income.contracts.suites import input_prepared_suite, input_suite
 from census_income.data.prepare import prepare_features
+from census_income.errors import RequestError
 from census_income.serving.batching import Batcher
-from census_income.serving.bodies import RequestError, parse_body
+from census_income.serving.bodies import parse_body
 from census_income.serving.reload import bucket
 from census_income.serving.scorer import Scored, failing_rows
 from census_income.serving.scoring import DriftMonitor, DriftWindow, feature_bins
@@ -178,7 +179,6 @@ def test_the_batcher_groups_concurrent_requests_and_answers_each_its_own_rows_an
         return Scored(good, scores, (scores > 10).astype("int8"), failures)
 
     batcher = Batcher(process, max_rows=1000, max_wait=0.2)
-    batcher.start()
     answers: dict[int, Scored] = {}
     sent = {i: pd.DataFrame({"x": [i * 10 + k for k in range(i + 1)]}) for i in range(8)}
     sent[5].loc[2, "x"] = -1
@@ -191,7 +191,6 @@ def test_the_batcher_groups_concurrent_requests_and_answers_each_its_own_rows_an
         thread.start()
     for thread in threads:
         thread.join()
-    batcher.stop()
     for i in range(8):
         expected = sent[i]["x"][sent[i]["x"] >= 0]
         np.testing.assert_array_equal(answers[i].scores, expected.to_numpy() * (2.0 if i % 2 else 3.0))
@@ -203,6 +202,5 @@ def test_the_batcher_groups_concurrent_requests_and_answers_each_its_own_rows_an
 
     passes.clear()
     off = Batcher(process, max_rows=1000, max_wait=0.2, enabled=False)
-    off.start()
     np.testing.assert_array_equal(off.submit(1.0, pd.DataFrame({"x": [1, 2]})).scores, [1, 2])
     assert passes == [2]

@@ -29,11 +29,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
+from census_income.errors import PipelineError, RequestError, RowsError
 from census_income.serving.batching import Batcher
-from census_income.serving.bodies import RequestError, parse_body
+from census_income.serving.bodies import parse_body
 from census_income.serving.metrics import Metrics
 from census_income.serving.reload import Deployment, Follower, Served, Specs, describe_version
-from census_income.serving.scorer import RowsError, Scored, score_rows
+from census_income.serving.scorer import Scored, score_rows
 from census_income.serving.scoring import score
 
 log = logging.getLogger("census_income")
@@ -161,8 +162,6 @@ def create_app(service: Service) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service.batcher.start()
-        service.shadows.start()
         wake = asyncio.Event()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not in the main thread: no signals
@@ -174,8 +173,6 @@ def create_app(service: Service) -> FastAPI:
             follow.cancel()
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGHUP)
-            await run_in_threadpool(service.batcher.stop)
-            await run_in_threadpool(service.shadows.stop)
 
     app = FastAPI(title="census-income", lifespan=lifespan, docs_url=None, redoc_url=None)
 
@@ -183,27 +180,26 @@ def create_app(service: Service) -> FastAPI:
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
         deployment = service.follower.current  # this request's versions, whatever reloads meanwhile
-        version, task = "-", None
+        status, version, task = 500, "-", None  # what the metrics count if something unforeseen raises
         try:
-            body = await read_body(request, settings.max_body_bytes, settings.body_timeout)
-            payload = await run_in_threadpool(
-                service.answer,
-                deployment,
-                body,
-                request.headers.get("content-type", ""),
-                request.headers.get(KEY_HEADER),
-            )
-            scored: Scored = payload.pop("_scored")
-            status, version = 200, payload["model_version"]
-            if deployment.shadow is not None and payload["role"] == "primary":
-                task = BackgroundTask(service.shadow, deployment.shadow, scored)
-        except RequestError as problem:
-            status, payload, version = problem.status, problem.body(), problem.version
-        except Exception as exc:
-            log.exception("serve: /predict failed")
-            status, payload = 500, {"detail": f"internal error ({type(exc).__name__}); logged by the server"}
-        service.metrics.requests.labels(str(status), version).inc()
-        service.metrics.latency.labels(version).observe(time.perf_counter() - started)
+            try:
+                body = await read_body(request, settings.max_body_bytes, settings.body_timeout)
+                payload = await run_in_threadpool(
+                    service.answer,
+                    deployment,
+                    body,
+                    request.headers.get("content-type", ""),
+                    request.headers.get(KEY_HEADER),
+                )
+                scored: Scored = payload.pop("_scored")
+                status, version = 200, payload["model_version"]
+                if deployment.shadow is not None and payload["role"] == "primary":
+                    task = BackgroundTask(service.shadow, deployment.shadow, scored)
+            except RequestError as problem:
+                status, payload, version = problem.status, problem.body(), problem.version
+        finally:
+            service.metrics.requests.labels(str(status), version).inc()
+            service.metrics.latency.labels(version).observe(time.perf_counter() - started)
         headers = {VERSION_HEADER: version} if status == 200 else None
         return JSONResponse(payload, status_code=status, headers=headers, background=task)
 
@@ -244,5 +240,5 @@ async def _follow(follower: Follower, wake: asyncio.Event, every: float) -> None
         try:
             if hup or await run_in_threadpool(follower.changed):
                 await run_in_threadpool(follower.refresh, "SIGHUP" if hup else "registry tags changed")
-        except Exception:
-            log.exception("serve: following the registry failed; still serving")
+        except (PipelineError, OSError) as exc:  # git or the registry unreadable for a moment
+            log.error("serve: following the registry failed, still serving: %s", exc)

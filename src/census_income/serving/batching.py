@@ -1,19 +1,16 @@
 """Adaptive batching: the rows of concurrent requests go through the scoring path together.
 
-Each request thread hands its raw rows to `Batcher.submit` and waits. One batching thread
-takes the first waiting request, then gathers more for at most `max_wait` seconds or until
-`max_rows` rows are gathered, runs the scoring path (`process`: gate, prepare, model) once per
-version and column set among them (a reload can put two versions in one batch; a body with
-other columns than the rest is scored alone, so it cannot fail the others), and hands every
-request its own rows' results, numbered as it sent them. On a few rows the fixed cost of each
-step (pandas per column, scikit-learn per call) dominates, so one pass over 32 requests' rows
-costs little more than over one request's. Off, every request runs the path itself.
+Requests that arrive while a pass runs, or within `max_wait` seconds of the first (until
+`max_rows` rows wait), form the next batch: the scoring path (`process`: gate, prepare, model)
+runs once per version and column set among them (a reload can put two versions in one batch; a
+body with other columns than the rest is scored alone, so it cannot fail the others), and every
+request gets its own rows' results, numbered as it sent them. On a few rows the fixed cost of
+each step (pandas per column, scikit-learn per call) dominates, so one pass over 32 requests'
+rows costs little more than over one request's. Off, every request runs the path itself.
 """
 
 from __future__ import annotations
 
-import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -24,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from census_income.errors import PipelineError
 from census_income.serving.scorer import Scored
 
-log = logging.getLogger("census_income")
 Process = Callable[[Any, pd.DataFrame], Scored]
 Observe = Callable[[int], None]  # told the rows of each pass
 
@@ -39,7 +36,13 @@ class _Waiting:
 
 
 class Batcher:
-    """Group concurrent requests; `submit(served, rows)` answers what `process(served, rows)` would."""
+    """Group concurrent requests; `submit(served, rows)` answers what `process(served, rows)` would.
+
+    No thread of its own: the first request to arrive leads a batch. It waits for the pass
+    before it to finish (requests pile up meanwhile), then at most `max_wait` more or until
+    `max_rows` rows wait, takes every waiting request, runs the passes in its own thread and
+    hands each request its share. A pass that fails fails its requests, never the batcher.
+    """
 
     def __init__(
         self, process: Process, max_rows: int, max_wait: float, enabled: bool = True, observe: Observe | None = None
@@ -49,67 +52,56 @@ class Batcher:
         self.max_wait = max_wait
         self.enabled = enabled
         self.observe = observe
-        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self.enabled and self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="batcher", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Finish what is queued, then end the batching thread."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+        self._waiting: list[_Waiting] = []
+        self._rows = 0
+        self._leading = False
+        self._arrived = threading.Condition()
+        self._running = threading.Lock()  # one pass at a time
 
     def submit(self, served: Any, rows: pd.DataFrame) -> Scored:
         """The scoring path's result for `rows` (numbered 0..n-1), from a pass shared with others."""
-        if self._thread is None:
+        if not self.enabled:
             return self._pass(served, rows)
-        waiting = _Waiting(served, rows)
-        self._queue.put(waiting)
-        return waiting.answer.result()
+        item = _Waiting(served, rows)
+        with self._arrived:
+            self._waiting.append(item)
+            self._rows += len(rows)
+            lead, self._leading = not self._leading, True
+            self._arrived.notify()
+        if lead:
+            self._lead()
+        return item.answer.result()
 
-    def _loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch, rows, stop = [first], len(first.rows), False
-            deadline = time.monotonic() + self.max_wait
-            while rows < self.max_rows:
-                left = deadline - time.monotonic()
-                try:
-                    item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-                rows += len(item.rows)
+    def _lead(self) -> None:
+        with self._running:
+            with self._arrived:
+                deadline = time.monotonic() + self.max_wait
+                while self._rows < self.max_rows and (left := deadline - time.monotonic()) > 0:
+                    self._arrived.wait(left)
+                batch, self._waiting, self._rows, self._leading = self._waiting, [], 0, False
             groups: dict[tuple[int, tuple[str, ...]], list[_Waiting]] = {}
             for item in batch:
                 groups.setdefault((id(item.served), tuple(item.rows.columns)), []).append(item)
-            for items in groups.values():
-                self._run(items)
-            if stop:
-                return
+            try:
+                for items in groups.values():
+                    self._run(items)
+            finally:  # a pass that raised what nobody foresaw: its requests fail, no one waits forever
+                for item in batch:
+                    if not item.answer.done():
+                        item.answer.set_exception(RuntimeError("the batched scoring pass failed (see the server log)"))
 
     def _run(self, items: list[_Waiting]) -> None:
         """One pass over the rows of `items` (one version, one column set); each gets its share."""
         offsets = np.cumsum([0, *(len(item.rows) for item in items)])
+        frame = pd.concat(
+            [
+                item.rows.set_axis(pd.RangeIndex(int(start), int(start) + len(item.rows)))
+                for item, start in zip(items, offsets, strict=False)
+            ]
+        )
         try:
-            frame = pd.concat(
-                [
-                    item.rows.set_axis(pd.RangeIndex(start, start + len(item.rows)))
-                    for item, start in zip(items, offsets, strict=False)
-                ]
-            )
             scored = self._pass(items[0].served, frame)
-        except Exception as exc:  # each waiting request fails with the pass's error
+        except PipelineError as exc:  # the rows refused as a whole (their columns): each request is told
             for item in items:
                 item.answer.set_exception(exc)
             return

@@ -10,36 +10,18 @@ a JSON number is its text, `null` the missing marker.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from census_income.config import SourceFormat
 from census_income.contracts.rows import Failure
-from census_income.errors import PipelineError
+from census_income.errors import PipelineError, RequestError
 from census_income.serving.reading import frame_of_lines, is_data, names_header
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "text/plain", "application/csv")
-
-
-@dataclass
-class RequestError(Exception):
-    """A request that cannot be scored: its HTTP status, a one-line message, row-level errors."""
-
-    status: int
-    detail: str
-    errors: list[Failure] = field(default_factory=list)
-    version: str = "-"  # the version the request was routed to, once it was
-
-    def body(self) -> dict[str, Any]:
-        answer: dict[str, Any] = {"detail": self.detail}
-        if self.errors:
-            answer["errors"] = [
-                {"row": f.row, "field": f.field, "value": f.value, "reason": f.reason} for f in self.errors
-            ]
-        return answer
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from census_income.contracts.rows import Failure, RowChecks
-from census_income.errors import InputError, PipelineError
+from census_income.errors import InputError, PipelineError, RowsError
 from census_income.repo.lineage import recorded_md5
 from census_income.serving.metrics import Metrics
 from census_income.serving.registry import DVC_FILE, ModelRef, declared, git, resolve, versions, yaml_at
-from census_income.serving.scorer import RowsError, Scorer, input_checks, load_ref, training_rows
+from census_income.serving.scorer import Scorer, input_checks, load_ref, training_rows
 from census_income.serving.scoring import DriftWindow, feature_bins
 
 log = logging.getLogger("census_income")

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from census_income.config import Contract, EvaluateConfig, Schema, SourceFormat, StageConfig
-from census_income.errors import InputError
-from census_income.paths import PARAMS_FILE
 from census_income.errors import RegistryError
+from census_income.paths import PARAMS_FILE
 from census_income.serving.registry import DVC_FILE, ModelRef, open_output, resolve, text_at, yaml_at
 
 if TYPE_CHECKING:
@@ -99,19 +98,6 @@ def training_rows(scorer: Scorer, root: Path) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ the contract, row by row
-class RowsError(InputError):
-    """Rows that fail the input contract, refused together: each failure names row, field and why."""
-
-    def __init__(self, failures: list[Failure], rows: int, whole: list[str] | None = None) -> None:
-        self.failures = failures
-        self.whole = whole or []
-        if self.whole:
-            message = f"the rows do not have the data set's columns ({', '.join(self.whole)}); nothing scored"
-        else:
-            message = f"{len({f.row for f in failures})} of {rows} rows refused by the input contract; nothing scored"
-        super().__init__(message)
-
-
 def failing_rows(frame: pd.DataFrame, expectations: list[Expectation]) -> tuple[list[Failure], list[str]]:
     """Which rows fail which expectation, from Great Expectations' own `unexpected_index_list`
     (`COMPLETE` result format); expectations that fail without row indices (table level, such
@@ -199,14 +185,12 @@ def checked_rows(raw: pd.DataFrame, cfg: ScoringConfig, keep: Keep) -> tuple[pd.
     return prepared, failures
 
 
-def score_rows(scorer: Scorer, raw: pd.DataFrame, keep: Keep, predict: Predict, partial: bool = True) -> Scored:
-    """The scoring path (see the module): `partial` scores the rows that pass; without it, any
-    failing row refuses them all (`RowsError`) before the model is called."""
+def score_rows(scorer: Scorer, raw: pd.DataFrame, keep: Keep, predict: Predict) -> Scored:
+    """The scoring path (see the module): the rows that pass the contract scored, the others'
+    failures kept (`keep` may refuse them all instead, by raising)."""
     import numpy as np
 
     prepared, failures = checked_rows(raw, scorer.cfg, keep)
-    if failures and not partial:
-        raise RowsError(failures, len(raw))
     scores = predict(scorer.model, prepared) if len(prepared) else np.empty(0, dtype="float64")
     labels = (scores >= scorer.cfg.evaluate.threshold).astype("int8")
     return Scored(prepared, scores, labels, failures)
