@@ -40,26 +40,11 @@ class RegistryError(PipelineError):
     """A registry operation cannot be done as asked; the message says why."""
 
 
-class RowsError(InputError):
-    """Rows to score that fail the input contract, refused together: each failure (a
-    `contracts.rows.Failure`) names its row, field, value and reason; `whole` lists what failed
-    for the table (its columns), when no row can be blamed."""
-
-    def __init__(self, failures: list[Any], rows: int, whole: list[str] | None = None) -> None:
-        self.failures = failures
-        self.whole = whole or []
-        if self.whole:
-            message = f"the rows do not have the data set's columns ({', '.join(self.whole)}); nothing scored"
-        else:
-            message = f"{len({f.row for f in failures})} of {rows} rows refused by the input contract; nothing scored"
-        super().__init__(message)
-
-
 class RequestError(InputError):
     """An HTTP request `census-income serve` cannot score: its status, a one-line detail, the
     row-level failures, and the version it was routed to (once it was)."""
 
-    def __init__(self, status: int, detail: str, errors: list[Any] | None = None, version: str = "-") -> None:
+    def __init__(self, detail: str, status: int = 400, errors: list[Any] | None = None, version: str = "-") -> None:
         self.status = status
         self.detail = detail
         self.errors = errors or []

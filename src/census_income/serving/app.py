@@ -29,7 +29,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
-from census_income.errors import PipelineError, RequestError, RowsError
+from census_income.errors import PipelineError, RequestError
 from census_income.serving.batching import Batcher
 from census_income.serving.bodies import parse_body
 from census_income.serving.metrics import Metrics
@@ -85,11 +85,15 @@ class Service:
         served, role = deployment.route(key if key is not None else rows.key)
         try:
             scored = self.batcher.submit(served, rows.frame)
-            if scored.failures:
-                raise RowsError(scored.failures, len(rows.frame))
-        except RowsError as refused:
-            self.metrics.rows_rejected.inc(len({f.row for f in refused.failures}) or len(rows.frame))
-            raise RequestError(422, str(refused), refused.failures, served.version) from None
+        except RequestError as refused:  # the rows refused as a whole (not the data set's columns)
+            self.metrics.rows_rejected.inc(len(rows.frame))
+            refused.version = served.version
+            raise
+        if scored.failures:
+            bad = len({f.row for f in scored.failures})
+            self.metrics.rows_rejected.inc(bad)
+            detail = f"{bad} of {len(rows.frame)} rows refused by the input contract; nothing scored"
+            raise RequestError(detail, status=422, errors=scored.failures, version=served.version)
         self.metrics.rows_scored.labels(served.version).inc(len(scored.scores))
         if role == "canary":
             self.metrics.canary.labels(served.version).inc()
@@ -150,9 +154,9 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
                 if not too_long:
                     chunks.append(chunk)
     except TimeoutError:
-        raise RequestError(408, f"body not received within {timeout:g} s") from None
+        raise RequestError(status=408, detail=f"body not received within {timeout:g} s") from None
     if too_long:
-        raise RequestError(413, f"body longer than {limit:,} bytes: at most {limit:,} bytes per request")
+        raise RequestError(status=413, detail=f"body longer than {limit:,} bytes: at most {limit:,} bytes per request")
     return b"".join(chunks)
 
 

@@ -35,35 +35,37 @@ class Rows:
 def parse_body(body: bytes, content_type: str, fmt: SourceFormat, label: str, max_rows: int) -> Rows:
     """The raw rows of a body, or a `RequestError` (400, 413, 415, 422)."""
     if not body.strip():
-        raise RequestError(400, "empty body: send JSON records or CSV rows")
+        raise RequestError(status=400, detail="empty body: send JSON records or CSV rows")
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind in JSON_TYPES:
         return _json_rows(body, fmt, label, max_rows)
     if kind in CSV_TYPES:
         return Rows(_csv_rows(body, fmt, label, max_rows))
-    raise RequestError(415, f"content type {kind or '(none)'!r}: send application/json or text/csv")
+    raise RequestError(status=415, detail=f"content type {kind or '(none)'!r}: send application/json or text/csv")
 
 
 def _json_rows(body: bytes, fmt: SourceFormat, label: str, max_rows: int) -> Rows:
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise RequestError(400, f"malformed JSON: {exc}") from None
+        raise RequestError(status=400, detail=f"malformed JSON: {exc}") from None
     key = None
     if isinstance(document, dict) and "rows" in document:
         unknown = sorted(set(document) - {"rows", "key"})
         if unknown:
-            raise RequestError(422, f"unknown top-level fields {unknown}: expected `rows` and optionally `key`")
+            raise RequestError(
+                status=422, detail=f"unknown top-level fields {unknown}: expected `rows` and optionally `key`"
+            )
         key = document.get("key")
         if key is not None and not isinstance(key, str):
-            raise RequestError(422, "`key` must be a string")
+            raise RequestError(status=422, detail="`key` must be a string")
         document = document["rows"]
     if isinstance(document, dict):
         document = [document]
     if not isinstance(document, list) or not document:
-        raise RequestError(422, 'expected a non-empty list of records (objects), or {"rows": [...]}')
+        raise RequestError(status=422, detail='expected a non-empty list of records (objects), or {"rows": [...]}')
     if len(document) > max_rows:
-        raise RequestError(413, f"{len(document):,} rows: at most {max_rows:,} rows per request")
+        raise RequestError(status=413, detail=f"{len(document):,} rows: at most {max_rows:,} rows per request")
     columns = [c for c in fmt.columns if c != label]
     known = set(fmt.columns)
     errors: list[Failure] = []
@@ -81,11 +83,8 @@ def _json_rows(body: bytes, fmt: SourceFormat, label: str, max_rows: int) -> Row
                 errors.append(Failure(row, name, _shown(value), "wrong type: expected text or a number"))
             values[name].append(text or "")
     if errors:
-        raise RequestError(
-            422,
-            f"{len({e.row for e in errors})} of {len(document)} rows are not records of the data set's fields",
-            errors,
-        )
+        detail = f"{len({e.row for e in errors})} of {len(document)} rows are not records of the data set's fields"
+        raise RequestError(detail, status=422, errors=errors)
     return Rows(pd.DataFrame({name: pd.Series(column, dtype=str) for name, column in values.items()}), key)
 
 
@@ -114,10 +113,10 @@ def _csv_rows(body: bytes, fmt: SourceFormat, label: str, max_rows: int) -> pd.D
     if lines and (fmt.header or names_header(lines[0], fmt)):
         header, lines = lines[0], lines[1:]
     if not lines:
-        raise RequestError(400, "no rows in the CSV body")
+        raise RequestError(status=400, detail="no rows in the CSV body")
     if len(lines) > max_rows:
-        raise RequestError(413, f"{len(lines):,} rows: at most {max_rows:,} rows per request")
+        raise RequestError(status=413, detail=f"{len(lines):,} rows: at most {max_rows:,} rows per request")
     try:
         return frame_of_lines(lines, header, fmt, label, where="request body", first=0)
     except PipelineError as exc:
-        raise RequestError(400, str(exc)) from None
+        raise RequestError(status=400, detail=str(exc)) from None

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from census_income.contracts.rows import Failure, RowChecks
-from census_income.errors import InputError, PipelineError, RowsError
+from census_income.errors import InputError, PipelineError, RequestError
 from census_income.repo.lineage import recorded_md5
 from census_income.serving.metrics import Metrics
 from census_income.serving.registry import DVC_FILE, ModelRef, declared, git, resolve, versions, yaml_at
@@ -48,11 +48,11 @@ class RowGate:
         return checks
 
     def keep(self, suite: str, frame: Any, build: Any, *config: Any) -> list[Failure]:
-        """The `score_rows` gate of a request: the rows that fail, or `RowsError` when the
+        """The `score_rows` gate of a request: the rows that fail, or a 422 `RequestError` when the
         columns are not the contract's (no row can be blamed)."""
         failures, whole = self.compile(suite, build, *config).failures(frame)
         if whole:
-            raise RowsError([], len(frame), whole)
+            raise RequestError(f"the rows do not have the data set's columns ({', '.join(whole)}); nothing scored", 422)
         return failures
 
 
