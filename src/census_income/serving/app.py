@@ -110,20 +110,21 @@ class Service:
 
     @staticmethod
     def shadow_scores(shadow: Served, prepared: pd.DataFrame) -> Scored:
+        """The shadow's model on prepared rows (its scores and decisions at its own threshold)."""
         scores = score(shadow.scorer.model, prepared)
         return Scored(prepared, scores, (scores >= shadow.scorer.cfg.evaluate.threshold).astype("int8"))
 
     def shadow(self, shadow: Served, scored: Scored) -> None:
         """Score the request's prepared rows with the shadow's model too, after the answer left (as
         `predict --shadow` does), and count the rows decided differently."""
-        scores = self.shadows.submit(shadow, scored.prepared).scores
-        differ = int(np.sum((scores >= shadow.scorer.cfg.evaluate.threshold) != scored.labels.astype(bool)))
+        shadowed = self.shadows.submit(shadow, scored.prepared)
+        differ = int(np.sum(shadowed.labels != scored.labels))
         m = self.metrics
-        m.shadow_rows.labels(shadow.version).inc(len(scores))
+        m.shadow_rows.labels(shadow.version).inc(len(shadowed.scores))
         m.shadow_disagreements.labels(shadow.version).inc(differ)
         with self._lock:
             before = self._shadowed.get(shadow.version, (0, 0))
-            rows, differed = before[0] + len(scores), before[1] + differ
+            rows, differed = before[0] + len(shadowed.scores), before[1] + differ
             self._shadowed[shadow.version] = (rows, differed)
         m.shadow_rate.labels(shadow.version).set(differed / rows if rows else 0.0)
 
