@@ -101,7 +101,7 @@ class Server:
 
     def __init__(self, project: Path, env: dict[str, str], *options: str) -> None:
         self.port = free_port()
-        self.log = tempfile.TemporaryFile("w+")
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (read on failure, closed by stop)
         args = [sys.executable, "-m", "census_income.cli", "serve", "--model", MODEL, "--port", str(self.port)]
         self.process = subprocess.Popen(
             [*args, *options], cwd=project, env=env, stdout=self.log, stderr=subprocess.STDOUT
@@ -130,6 +130,7 @@ class Server:
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=60)
+        self.log.close()
 
 
 def load(port: int, body: bytes, clients: int, requests: int, seconds: float) -> dict[str, float]:
@@ -188,7 +189,8 @@ def measure(server: Server, bodies: dict[int, bytes], requests: int, seconds: fl
             runs[f"{size}x{clients}"] = figures
             print(
                 f"  {size:>5} rows x {clients:>2} clients: {figures['rps']:8.1f} req/s, "
-                f"{figures['rows_per_s']:10,.0f} rows/s, p50 {figures['p50_ms']:6.1f} ms, p99 {figures['p99_ms']:6.1f} ms"
+                f"{figures['rows_per_s']:10,.0f} rows/s, "
+                f"p50 {figures['p50_ms']:6.1f} ms, p99 {figures['p99_ms']:6.1f} ms"
                 + (f", {figures['failed']} failed" if figures["failed"] else ""),
                 flush=True,
             )
@@ -269,9 +271,7 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 server.stop()
         source = work / "rows.csv"
-        source.write_text(
-            "\n".join(",".join(str(v) for v in r.values()) for r in rows) + "\n", encoding="utf-8"
-        )
+        source.write_text("\n".join(",".join(str(v) for v in r.values()) for r in rows) + "\n", encoding="utf-8")
         floor = timed([sys.executable, "-c", FLOOR, str(source), MODEL, str(args.seconds / 3)], project, env)
         results["floor"] = json.loads(floor.output.strip().splitlines()[-1])
     results["load"] = (load_before, os.getloadavg())
