@@ -22,6 +22,7 @@ DOCUMENTED = {
     errors.LockMismatchError: 1,
     errors.RegistryError: 1,
     errors.ExperimentError: 1,
+    errors.RequestError: 2,  # an HTTP request `serve` cannot score (its HTTP status is its own)
     IsADirectoryError: 1,
 }
 
