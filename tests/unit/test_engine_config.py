@@ -73,18 +73,24 @@ def test_the_pandas_stages_never_import_pyspark() -> None:
 GATED_STAGE = """
 import sys
 import pandas as pd
+from typing import ClassVar
+from census_income.config import EngineConfig, StageConfig
 from census_income.contracts.gate import Gate
 from census_income.stages.harness import run_stage
 
-def body(run, args):
-    gate = Gate("probe", run, "fail")
+class Probe(StageConfig):
+    PARAMS: ClassVar[dict[str, str]] = {"engine": "engine"}
+    engine: EngineConfig
+
+def body(run, args, cfg):
+    gate = run.watch(Gate("probe", "fail"))
     gate.check("rows", pd.DataFrame({"x": [1, 2]}), lambda: [
         __import__("great_expectations").expectations.ExpectColumnValuesToBeBetween(column="x", min_value=0)
     ])
     loaded = [name for name in ("pyspark", "py4j", "boto3", "botocore") if sys.modules.get(name) is not None]
     print("loaded:", ",".join(loaded), "passed:", gate.summary["rows"]["success"])
 
-run_stage("probe", body, [], [])
+run_stage("probe", body, Probe, [], [])
 """
 
 

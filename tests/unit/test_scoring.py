@@ -40,7 +40,6 @@ from census_income.serving.scoring import (
     psi,
     score,
 )
-from census_income.stages.harness import StageRun
 from tests.unit.conftest import CONTRACT, FORMAT, SCHEMA, SMALL_MODELS, raw_part
 
 CFG = ScoringConfig.model_validate(
@@ -195,7 +194,7 @@ def test_read_chunks_reads_parquet_by_batches_with_its_stored_types(tmp_path: Pa
     assert whole["age"].dtype == "int64"
     assert whole["workclass"].tolist() == frame["workclass"].tolist()
     # a stored integer type passes the input contract's type check instead of the text format check
-    prepared, bad = checked_rows(chunks[1], CFG, Gate("unit", StageRun("unit"), "fail"), skip=False)
+    prepared, bad = checked_rows(chunks[1], CFG, Gate("unit", "fail"), skip=False)
     assert bad is None
     assert list(prepared.index) == list(range(10, 20))
     assert prepared["age"].tolist() == frame["age"].iloc[10:20].tolist()
@@ -216,7 +215,7 @@ def test_chunked_scoring_gives_the_same_predictions_as_one_pass(tmp_path: Path, 
     def scores(chunk_rows: int) -> np.ndarray:
         parts = []
         for raw in read_chunks(str(source), FORMAT, "income", chunk_rows):
-            prepared, bad = checked_rows(raw, CFG, Gate("unit", StageRun("unit"), "fail"), skip=False)
+            prepared, bad = checked_rows(raw, CFG, Gate("unit", "fail"), skip=False)
             assert bad is None
             parts.append(score(model, prepared))
         return np.concatenate(parts)
@@ -266,17 +265,17 @@ def delivered(rows: int = 30, seed: int = 1) -> pd.DataFrame:
 
 def test_input_suite_needs_no_label_and_passes_on_good_rows() -> None:
     raw = delivered().drop(columns=["income"])
-    Gate("unit", StageRun("unit"), "fail").check("input", raw, input_suite, FORMAT, SCHEMA, CONTRACT)
+    Gate("unit", "fail").check("input", raw, input_suite, FORMAT, SCHEMA, CONTRACT)
     typed = prepare_features(raw, FORMAT, SCHEMA)
     assert list(typed.index) == list(raw.index)
-    Gate("unit", StageRun("unit"), "fail").check("typed", typed, input_prepared_suite, SCHEMA, CONTRACT)
+    Gate("unit", "fail").check("typed", typed, input_prepared_suite, SCHEMA, CONTRACT)
 
 
 def test_bad_rows_refuse_the_batch_by_default_with_the_report() -> None:
     raw = delivered()
     raw.loc[103, "age"] = "150"
     with pytest.raises(GateError, match=r"expect_column_values_to_be_between column=age .*at rows \[103\]"):
-        checked_rows(raw, CFG, Gate("unit", StageRun("unit"), "fail"), skip=False)
+        checked_rows(raw, CFG, Gate("unit", "fail"), skip=False)
 
 
 def test_skip_scores_the_good_rows_and_gives_each_bad_row_its_reasons() -> None:
@@ -285,7 +284,7 @@ def test_skip_scores_the_good_rows_and_gives_each_bad_row_its_reasons() -> None:
     raw.loc[105, "workclass"] = "Astronaut"  # not allowed: seen on the text
     raw.loc[107, "capital-gain"] = "lots"  # not a number
     raw.loc[107, "native-country"] = "Atlantis"
-    prepared, bad = checked_rows(raw, CFG, Gate("unit", StageRun("unit"), "fail"), skip=True)
+    prepared, bad = checked_rows(raw, CFG, Gate("unit", "fail"), skip=True)
     assert bad is not None
     assert list(bad["row"]) == [103, 105, 107]
     assert "income" not in bad.columns
@@ -300,7 +299,7 @@ def test_skip_scores_the_good_rows_and_gives_each_bad_row_its_reasons() -> None:
 def test_a_missing_column_cannot_be_skipped_row_by_row() -> None:
     raw = delivered().drop(columns=["native-country"])
     with pytest.raises(GateError, match=r"no single row to skip for: .*expect_table_columns_to_match_set"):
-        checked_rows(raw, CFG, Gate("unit", StageRun("unit"), "fail"), skip=True)
+        checked_rows(raw, CFG, Gate("unit", "fail"), skip=True)
 
 
 def test_failing_rows_reads_great_expectations_unexpected_index_list() -> None:

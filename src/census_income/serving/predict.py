@@ -396,7 +396,6 @@ def predict(
         format_drift,
         score,
     )
-    from census_income.stages.harness import StageRun
 
     started = time.perf_counter()
     files = run_files(output)  # an output name that would lose anything is refused before any work
@@ -416,13 +415,12 @@ def predict(
         if second is not None
         else None
     )
-    run = StageRun("predict")
     threshold = PSI_DRIFT if drift_threshold is None else drift_threshold
     rejected = []
     with files, ParquetChunks(files.path(output), rows_in, f"scoring with {primary.ref.label}") as writer:
         for raw in read_chunks(source, cfg.format, schema.label.column, chunk_rows):
             try:
-                prepared, bad = checked_rows(raw, cfg, Gate("predict", run, "fail"), skip=on_bad_rows == "skip")
+                prepared, bad = checked_rows(raw, cfg, Gate("predict", "fail"), skip=on_bad_rows == "skip")
             except GateError as exc:
                 raise InputError(
                     f"input {source} refused (rows {raw.index[0]}-{raw.index[-1]}), nothing written; "
