@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from census_income.config import (
+    PANDAS_ENGINE,
     DataValidation,
     EvaluateConfig,
     EvaluateStageConfig,
@@ -28,12 +29,14 @@ from census_income.config import (
     IngestConfig,
     MetricsValidation,
     PrepareConfig,
+    SparkEngineConfig,
     SplitConfig,
     SplitStageConfig,
     SplitValidation,
     TrainConfig,
 )
 from census_income.errors import GateError, PipelineError
+from census_income.stages.engine import PandasEngine, engine_for
 from census_income.stages.evaluate import evaluate_stage
 from census_income.stages.featurize import featurize_stage
 from census_income.stages.harness import UNUSED_ON_PANDAS, StageRun, run_stage
@@ -229,6 +232,13 @@ def test_featurize_train_and_evaluate_run_on_what_the_stage_before_wrote(project
     metrics = json.loads(Path("eval/metrics.json").read_text())
     assert 0 <= metrics["test"]["error_rate"] == evaluate.extra["test_error_rate"] <= 1
     assert {"metrics-test", "slices-test"} <= set(summary("e.json"))
+
+
+def test_the_engine_is_chosen_from_its_config_and_spark_only_imported_when_chosen() -> None:
+    assert isinstance(engine_for(PANDAS_ENGINE), PandasEngine)
+    spark = engine_for(SparkEngineConfig(name="spark", master="local[1]"))
+    assert type(spark).__module__ == "census_income.spark.stages"
+    assert spark.config.master == "local[1]"
 
 
 @pytest.fixture
