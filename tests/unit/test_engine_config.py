@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,7 @@ def test_a_pandas_stage_process_gates_without_loading_spark_or_aws(tmp_path: Pat
     """GX imports pyspark and boto3 with itself when installed: a pandas stage process skips them."""
     pytest.importorskip("pyspark")
     params_with(tmp_path, f"engine={engine}")
+    shutil.copytree(REPO_ROOT / "conf/datasets", tmp_path / "conf/datasets")  # the harness loads the config
     probe = subprocess.run(
         [sys.executable, "-c", GATED_STAGE], capture_output=True, text=True, check=True, cwd=tmp_path
     )
