@@ -35,7 +35,6 @@ from census_income.serving.scoring import (
     psi,
     score,
 )
-from census_income.stages.harness import StageRun
 from tests.unit.conftest import CONTRACT, FORMAT, SCHEMA, SMALL_MODELS, raw_part
 
 CFG = ScoringConfig.model_validate(
@@ -60,7 +59,7 @@ def delivered_text(rows: int, seed: int) -> str:
 
 def checked(raw: pd.DataFrame, skip: bool) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """`predict`'s gate on one chunk: prepared rows, and the rejected rows (None: none)."""
-    prepared, failures = checked_rows(raw, CFG, gate_keep(Gate("unit", StageRun("unit"), "fail"), skip))
+    prepared, failures = checked_rows(raw, CFG, gate_keep(Gate("unit", "fail"), skip))
     return prepared, rejected_rows(raw, failures, "income") if failures else None
 
 
@@ -267,10 +266,10 @@ def delivered(rows: int = 30, seed: int = 1) -> pd.DataFrame:
 
 def test_input_suite_needs_no_label_and_passes_on_good_rows() -> None:
     raw = delivered().drop(columns=["income"])
-    Gate("unit", StageRun("unit"), "fail").check("input", raw, input_suite, FORMAT, SCHEMA, CONTRACT)
+    Gate("unit", "fail").check("input", raw, input_suite, FORMAT, SCHEMA, CONTRACT)
     typed = prepare_features(raw, FORMAT, SCHEMA)
     assert list(typed.index) == list(raw.index)
-    Gate("unit", StageRun("unit"), "fail").check("typed", typed, input_prepared_suite, SCHEMA, CONTRACT)
+    Gate("unit", "fail").check("typed", typed, input_prepared_suite, SCHEMA, CONTRACT)
 
 
 def test_bad_rows_refuse_the_batch_by_default_with_the_report() -> None:

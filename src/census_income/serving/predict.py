@@ -124,7 +124,6 @@ def predict(
         format_drift,
         score,
     )
-    from census_income.stages.harness import StageRun
 
     started = time.perf_counter()
     files = run_files(output)  # an output name that would lose anything is refused before any work
@@ -144,12 +143,11 @@ def predict(
         if second is not None
         else None
     )
-    run = StageRun("predict")
     threshold = PSI_DRIFT if drift_threshold is None else drift_threshold
     rejected = []
     with files, ParquetChunks(files.path(output), rows_in, f"scoring with {primary.ref.label}") as writer:
         for raw in read_chunks(source, cfg.format, schema.label.column, chunk_rows):
-            keep = gate_keep(Gate("predict", run, "fail"), skip=on_bad_rows == "skip")
+            keep = gate_keep(Gate("predict", "fail"), skip=on_bad_rows == "skip")
             try:
                 scored = score_rows(primary, raw, keep, score)
             except GateError as exc:
