@@ -16,7 +16,7 @@ export NO_MKDOCS_2_WARNING := 1
 SYNC := $(UV) sync --frozen $$(test -e $(VENV)/.with-spark && echo --extra spark) $$(test -e $(VENV)/.with-lightgbm && echo --extra lightgbm) $$(test -e $(VENV)/.with-notebooks && echo --group notebooks)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-spark setup-notebooks repro test test-fast lint format typecheck params check-params bench clean docs data-docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring notebook notebooks nbstripout lineage bench-large bench-spark exps gates check-quality setup-lightgbm
+.PHONY: help setup setup-spark setup-notebooks repro test test-fast lint format typecheck params check-params bench clean docs data-docs bench-gates sweep bench-sweep pr-report check-lock register promote rollback models predict bench-scoring serve bench-serve notebook notebooks nbstripout lineage bench-large bench-spark exps gates check-quality setup-lightgbm
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-16s %s\n", $$1, $$2}'
@@ -140,6 +140,13 @@ predict: setup ## score INPUT (raw rows) with MODEL (version, stage or file; def
 
 bench-scoring: setup ## benchmark: 1M rows through census-income predict vs plain predict_proba (benchmarks/results.md)
 	$(BIN)/python benchmarks/bench_scoring.py
+
+PORT ?= 8000
+serve: setup ## serve MODEL (default prod) over HTTP on 127.0.0.1:PORT (default 8000); see docs/serving.md
+	$(BIN)/census-income serve --model "$(MODEL)" --port "$(PORT)"
+
+bench-serve: setup ## benchmark: census-income serve at 1/8/32 clients, 1 and 1,000-row requests, batching on/off vs predict_proba (benchmarks/results.md)
+	$(BIN)/python benchmarks/bench_serve.py
 
 bench-spark: setup ## benchmark: ingest..featurize on pandas vs Spark local mode at ROWS rows (default 1M) (benchmarks/results.md)
 	$(BIN)/python benchmarks/bench_spark.py --rows "$(or $(ROWS),1000000)"

@@ -45,7 +45,7 @@ from census_income.data.ingest import parse_source
 from census_income.data.prepare import prepare_features
 from census_income.io import load_model
 from census_income.repo.lineage import recorded_md5
-from census_income.serving.predict import ScoringConfig
+from census_income.serving.scorer import ScoringConfig
 batch, model_path, scores_out = sys.argv[1:4]
 cfg = ScoringConfig.load()
 model = load_model(model_path, recorded_md5(model_path))

@@ -78,14 +78,6 @@ def make_project_copy(dest: Path) -> Path:
     return dest
 
 
-def output_hashes(project: Path) -> dict[str, str]:
-    """`out path -> md5` for every output in a project's dvc.lock."""
-    import yaml
-
-    lock = yaml.safe_load((project / "dvc.lock").read_text())
-    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
-
-
 @pytest.fixture
 def fresh_project(tmp_path: Path) -> Path:
     """A clean copy of the project: committed, nothing reproduced, an empty DVC cache."""

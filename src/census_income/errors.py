@@ -3,6 +3,10 @@
 Which exit status each one gives is decided in one place, the CLI (`census_income.cli.EXIT_CODES`).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class PipelineError(Exception):
     """Something wrong with the input, the configuration or the project, said in one line."""
@@ -42,6 +46,27 @@ class LockMismatchError(PipelineError):
 
 class RegistryError(PipelineError):
     """A registry operation cannot be done as asked; the message says why."""
+
+
+class RequestError(InputError):
+    """An HTTP request `census-income serve` cannot score: its status, a one-line detail, the
+    row-level failures, and the version it was routed to (once it was)."""
+
+    def __init__(self, detail: str, status: int = 400, errors: list[Any] | None = None, version: str = "-") -> None:
+        self.status = status
+        self.detail = detail
+        self.errors = errors or []
+        self.version = version
+        super().__init__(detail)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON answer: the detail, and each failure's row, field, value and reason."""
+        answer: dict[str, Any] = {"detail": self.detail}
+        if self.errors:
+            answer["errors"] = [
+                {"row": f.row, "field": f.field, "value": f.value, "reason": f.reason} for f in self.errors
+            ]
+        return answer
 
 
 class ExperimentError(PipelineError):

@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from tests.conftest import run
-from tests.e2e.versioning import assert_in_sync, clone, commit_all, dvc, home_env, output_bytes
+from tests.e2e.project import Project
+from tests.e2e.versioning import assert_in_sync, clone, dvc, home_env, output_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +58,7 @@ def versions(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory
     project = root / "project"
     shutil.copytree(reproduced_template, project, symlinks=True)
     env = home_env(project, root / "home")
-    commit_all(project, "v1: the bundled data")
+    Project(project).commit("v1: the bundled data")
     run(["git", "tag", "v1"], project)
     dvc(project, env, "push")
     snapshot = {"v1": output_bytes(project)}
@@ -69,7 +70,7 @@ def versions(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory
     assert 0 < original.count("\n") - corrected.count("\n") < 100, "expected a few duplicate rows"
     source.write_text(corrected, encoding="utf-8")
     dvc(project, env, "repro")
-    commit_all(project, "v2: training data without exact duplicates")
+    Project(project).commit("v2: training data without exact duplicates")
     run(["git", "tag", "v2"], project)
     dvc(project, env, "push")
     snapshot["v2"] = output_bytes(project)

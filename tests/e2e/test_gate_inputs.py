@@ -1,23 +1,27 @@
 """What a stage reads: a DVC output pinned by `dvc.lock` gets a schema check, anything else the
-full contract. Real `dvc repro`, the real stage modules, a reproduced copy of the project.
+full contract. A reproduced copy of the project (real `dvc repro`); the stage body run in-process.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from census_income.config import SplitStageConfig
+from census_income.errors import GateError
 from census_income.repo.lineage import dvc_md5, matches_lock
-from tests.conftest import run
+from census_income.stages.harness import StageRun
+from census_income.stages.split import split_stage
 
 pytestmark = pytest.mark.slow
 
 # the reading side of every stage that reads another stage's output, and the suite it runs there
+PREPARED = "data/prepared/table.parquet"
 READS = {
     "prepare": ("raw-train", "raw-test"),
     "split": ("prepared",),
@@ -52,34 +56,21 @@ def test_reading_stages_check_only_the_schema_of_inputs_dvc_lock_pins(reproduced
     assert split_read["evaluated"] < written["evaluated"]
 
 
-def test_an_input_changed_outside_dvc_gets_the_full_contract(reproduced_project: Path) -> None:
+def test_an_input_changed_outside_dvc_gets_the_full_contract(
+    reproduced_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A prepared table edited by hand (dtypes intact, so a schema check would pass) and the split
-    stage run by itself: the full prepared contract runs, names the column, and nothing is written."""
-    project = reproduced_project
-    table_path = project / "data/prepared/table.parquet"
-    table = pd.read_parquet(table_path)
+    stage's body run on it: the full prepared contract runs, names the column, and nothing is written."""
+    monkeypatch.chdir(reproduced_project)
+    table = pd.read_parquet(PREPARED)
     table.loc[table.index[::500], "age"] = 200
-    table.to_parquet(table_path, index=False)
-    split_before = {p.name: p.read_bytes() for p in (project / "data/split").iterdir()}
+    table.to_parquet(PREPARED, index=False)
+    split_before = {p.name: p.read_bytes() for p in Path("data/split").iterdir()}
+    paths = argparse.Namespace(prepared=PREPARED, out="data/split", gates="reports/gates/split.json")
 
-    result = run(
-        [
-            sys.executable,
-            "-m",
-            "census_income.stages.split",
-            "--prepared",
-            "data/prepared/table.parquet",
-            "--out",
-            "data/split",
-            "--gates",
-            "reports/gates/split.json",
-        ],
-        project,
-        check=False,
-    )
+    with pytest.raises(GateError) as failed:
+        split_stage(StageRun("split"), paths, SplitStageConfig.load())
 
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
-    assert "gate split/prepared failed" in output
-    assert "expect_column_values_to_be_between column=age" in output
-    assert {p.name: p.read_bytes() for p in (project / "data/split").iterdir()} == split_before
+    assert str(failed.value).startswith("gate split/prepared failed")
+    assert "expect_column_values_to_be_between column=age" in str(failed.value)
+    assert {p.name: p.read_bytes() for p in Path("data/split").iterdir()} == split_before

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import output_hashes, run
+from tests.conftest import run
+from tests.e2e.project import Project
 
 pytestmark = pytest.mark.slow
 
@@ -36,4 +37,4 @@ def test_adult_large_generates_and_flows_through_the_data_stages(fresh_project: 
     splits = {p: pd.read_parquet(fresh_project / f"data/split/{p}.parquet") for p in ("train", "validation", "test")}
     assert sum(len(frame) for frame in splits.values()) == 6000
     assert 0.15 < splits["train"]["income"].mean() < 0.35
-    assert "data/generated/train.parquet" in output_hashes(fresh_project)
+    assert "data/generated/train.parquet" in Project(fresh_project).outs()

@@ -17,7 +17,8 @@ import yaml
 from census_income.repo.lineage import upstream
 from census_income.repo.lock import locked_stages
 from tests.conftest import project_env, run
-from tests.e2e.versioning import commit_all, dvc
+from tests.e2e.project import Project
+from tests.e2e.versioning import dvc
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +57,7 @@ class Exploit:
 
 def test_lineage_prints_the_chain_dvc_lock_records_and_writes_the_card(reproduced_project: Path) -> None:
     project = reproduced_project
-    commit = commit_all(project, "reproduced")
+    commit = Project(project).commit("reproduced")
     result = lineage(project)
     text = result.stdout
     lock = yaml.safe_load((project / "dvc.lock").read_text())
@@ -125,7 +126,7 @@ def test_a_tampered_model_is_refused_before_it_is_unpickled(reproduced_project: 
 def test_a_library_upgrade_shows_in_dvc_lock_and_the_model_card(reproduced_project: Path, tmp_path: Path) -> None:
     """uv.lock pins a new scikit-learn; the environment "has" it (a distribution record first on the path)."""
     project = reproduced_project
-    commit_all(project, "reproduced")
+    Project(project).commit("reproduced")
     lock_file = project / "uv.lock"
     text = lock_file.read_text()
     pinned = re.search(r'name = "scikit-learn"\nversion = "([^"]+)"', text)

@@ -25,7 +25,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import output_hashes, project_env, run
+from tests.conftest import project_env, run
+from tests.e2e.project import Project
 
 WITHOUT_GROUP = "the notebooks group is not installed: run make setup-notebooks"
 nbclient = pytest.importorskip("nbclient", reason=WITHOUT_GROUP)
@@ -115,7 +116,7 @@ def at(project: Path, rev: str, path: str) -> Any:
 def test_explore_data_runs_on_the_workspace(history: History, kernel: str) -> None:
     notebook = execute(history.project, "01-explore-data.ipynb", kernel)
     shown = text_of(notebook)
-    assert f"md5 {output_hashes(history.project)[DATA]} (dvc.lock)" in shown
+    assert f"md5 {Project(history.project).outs()[DATA]} (dvc.lock)" in shown
     table = pd.read_parquet(history.project / DATA)
     assert f"{len(table):,} rows x {table.shape[1]} columns" in shown
     assert f"overall label rate: {table['income'].mean():.1%}" in shown

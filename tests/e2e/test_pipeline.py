@@ -10,13 +10,12 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from census_income.io import md5_file
-from tests.conftest import output_hashes, project_env, run
+from tests.conftest import project_env, run
+from tests.e2e.project import Project
 
 pytestmark = pytest.mark.slow
 
@@ -25,17 +24,10 @@ SOURCE = "src/census_income/data/adult/adult.data"
 
 
 # ---------------------------------------------------------------- helpers
-def repro(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run(["dvc", "repro", *args], project, check=check)
 
 
 def ran_stages(result: subprocess.CompletedProcess[str]) -> list[str]:
     return re.findall(r"Running stage '([^']+)'", result.stdout + result.stderr)
-
-
-def lock_stages(project: Path) -> dict[str, Any]:
-    stages: dict[str, Any] = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    return stages
 
 
 def declared_outputs(project: Path) -> dict[str, list[str]]:
@@ -44,34 +36,6 @@ def declared_outputs(project: Path) -> dict[str, list[str]]:
 
     with Repo(str(project)) as repo:
         return {stage.name: [str(out.def_path) for out in stage.outs] for stage in repo.index.stages}
-
-
-def edit_params(project: Path, changes: dict[str, Any]) -> None:
-    """Set dotted keys in the copy's params.yaml (what a user does by hand before `dvc repro`)."""
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for dotted, value in changes.items():
-        *parents, last = dotted.split(".")
-        node = params
-        for key in parents:
-            node = node[key]
-        node[last] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def assert_outputs_match_lock(project: Path) -> None:
-    """Every output on disk has exactly the bytes dvc.lock records (directories file by file)."""
-    cache = project / ".dvc" / "cache" / "files" / "md5"
-    for path, md5 in output_hashes(project).items():
-        target = project / path
-        if md5.endswith(".dir"):
-            listing = json.loads((cache / md5[:2] / md5[2:]).read_text())
-            expected = {entry["relpath"]: entry["md5"] for entry in listing}
-            actual = {p.relative_to(target).as_posix(): md5_file(p) for p in target.rglob("*") if p.is_file()}
-            assert actual == expected, f"{path} differs from dvc.lock"
-        else:
-            assert target.is_file(), f"{path} missing"
-            assert md5_file(target) == md5, f"{path} differs from dvc.lock"
 
 
 def assert_status_clean(project: Path) -> None:
@@ -84,7 +48,7 @@ def test_repro_produces_every_output_and_a_good_model(reproduced_project: Path) 
     outputs = declared_outputs(reproduced_project)
     expected_stages = {"ingest@train", "ingest@test", "prepare", "split", "featurize", "train", "evaluate"}
     assert expected_stages <= set(outputs)
-    locked = lock_stages(reproduced_project)
+    locked = Project(reproduced_project).lock()
     for stage, outs in outputs.items():
         assert stage in locked, f"{stage} has no entry in dvc.lock"
         assert sorted(o["path"] for o in locked[stage]["outs"]) == sorted(outs)
@@ -98,7 +62,7 @@ def test_repro_produces_every_output_and_a_good_model(reproduced_project: Path) 
         json.loads((reproduced_project / name).read_text(), parse_constant=refuse)  # exists, strict JSON
 
     assert_status_clean(reproduced_project)
-    assert_outputs_match_lock(reproduced_project)
+    assert Project(reproduced_project).mismatches() == []
     metrics = json.loads((reproduced_project / "reports/evaluate/metrics.json").read_text())
     assert list(metrics) == ["validation", "test", "train", "quality"]  # headline first, as `dvc exp show` shows
     assert metrics["quality"] == {"passed": 1}
@@ -110,11 +74,11 @@ def refuse(constant: str) -> None:
 
 
 def test_forced_repro_is_byte_identical(reproduced_project: Path) -> None:
-    first = output_hashes(reproduced_project)
+    first = Project(reproduced_project).outs()
     lock = (reproduced_project / "dvc.lock").read_bytes()
-    result = repro(reproduced_project, "--force")
-    assert len(ran_stages(result)) == len(lock_stages(reproduced_project))
-    second = output_hashes(reproduced_project)
+    result = Project(reproduced_project).dvc("repro", "--force")
+    assert len(ran_stages(result)) == len(Project(reproduced_project).lock())
+    second = Project(reproduced_project).outs()
     changed = sorted(path for path in first if first[path] != second.get(path))
     assert not changed, f"outputs differ between two runs: {changed}"
     assert (reproduced_project / "dvc.lock").read_bytes() == lock
@@ -122,15 +86,15 @@ def test_forced_repro_is_byte_identical(reproduced_project: Path) -> None:
 
 def test_only_what_a_change_affects_reruns(reproduced_project: Path) -> None:
     project = reproduced_project
-    assert ran_stages(repro(project)) == []
+    assert ran_stages(Project(project).dvc("repro")) == []
 
     # a model parameter: train and evaluate (a faster model than the default, as good)
-    edit_params(project, {"model.learning_rate": 0.15, "model.max_iter": 100})
-    assert ran_stages(repro(project)) == ["train", "evaluate"]
+    Project(project).edit_params({"model.learning_rate": 0.15, "model.max_iter": 100})
+    assert ran_stages(Project(project).dvc("repro")) == ["train", "evaluate"]
 
     # a features parameter: featurize and everything after it, nothing before
-    edit_params(project, {"features.scale_numeric": False})
-    assert ran_stages(repro(project)) == ["featurize", "train", "evaluate"]
+    Project(project).edit_params({"features.scale_numeric": False})
+    assert ran_stages(Project(project).dvc("repro")) == ["featurize", "train", "evaluate"]
     assert_status_clean(project)
 
 
@@ -147,7 +111,7 @@ def assert_failed_cleanly(
     assert len(errors) == 1, output
     assert re.search(error, errors[0]), errors[0]
     assert f"failed to reproduce '{stage}'" in output
-    for out in lock_stages(project)[stage]["outs"]:
+    for out in Project(project).lock()[stage]["outs"]:
         target = project / out["path"]
         assert not target.exists(), f"{out['path']} left behind by failed {stage}"
         leftovers = list(target.parent.glob(f".{target.name}.*")) if target.parent.exists() else []
@@ -158,7 +122,7 @@ def assert_failed_cleanly(
 def assert_checkout_restores(project: Path, *edited: str) -> None:
     """`dvc checkout` brings back the last good outputs; with the inputs restored, nothing is stale."""
     run(["dvc", "checkout"], project)
-    assert_outputs_match_lock(project)
+    assert Project(project).mismatches() == []
     run(["git", "checkout", "--", *edited], project)
     assert_status_clean(project)
 
@@ -167,8 +131,8 @@ def test_missing_source_file(reproduced_project: Path) -> None:
     """dvc refuses before the stage runs: its message names the stage and the missing path."""
     project = reproduced_project
     lock_before = (project / "dvc.lock").read_bytes()
-    edit_params(project, {"data.source.train": "data/incoming/adult.data"})
-    result = repro(project, check=False)
+    Project(project).edit_params({"data.source.train": "data/incoming/adult.data"})
+    result = Project(project).dvc("repro", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert ran_stages(result) == []
@@ -207,7 +171,7 @@ def test_garbled_source_file(reproduced_project: Path) -> None:
     project = reproduced_project
     lock_before = (project / "dvc.lock").read_bytes()
     (project / SOURCE).write_bytes(bytes(range(256)[::-1]) * 64)
-    result = repro(project, check=False)
+    result = Project(project).dvc("repro", check=False)
     assert_failed_cleanly(
         project, result, "ingest@train", rf"source {re.escape(SOURCE)}: not utf-8 text at byte \d+", lock_before
     )
@@ -218,8 +182,8 @@ def test_misspelled_model_argument(reproduced_project: Path) -> None:
     """Checked against the estimator's own arguments before train reads any data."""
     project = reproduced_project
     lock_before = (project / "dvc.lock").read_bytes()
-    edit_params(project, {"model.max_leaf_nodez": 15})
-    result = repro(project, check=False)
+    Project(project).edit_params({"model.max_leaf_nodez": 15})
+    result = Project(project).dvc("repro", check=False)
     assert ran_stages(result) == ["train"]
     expected = r"params\.yaml: model\.max_leaf_nodez: not an argument of HistGradientBoostingClassifier"
     assert_failed_cleanly(project, result, "train", expected, lock_before)

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from census_income.cli import main
-from census_income.serving.predict import MAX_LINE_BYTES
+from census_income.serving.reading import MAX_LINE_BYTES
 from tests.conftest import project_env, run
 
 pytestmark = pytest.mark.slow

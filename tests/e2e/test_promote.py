@@ -27,6 +27,7 @@ from census_income.experiments.exp_branch import prepare_conf
 from census_income.experiments.table import parse_experiments, rank
 from census_income.modeling.metrics import RANK_METRIC
 from tests.conftest import REPO_ROOT, run
+from tests.e2e.project import Project
 from tests.e2e.versioning import home_env
 from tests.e2e.workflow import Contexts, StepResult, run_job, runner_checkout, uv_path
 
@@ -91,11 +92,6 @@ def stages_run(result: StepResult) -> list[str]:
     return RAN.findall(result.output)
 
 
-def md5_at(project: Path, rev: str, path: str) -> str:
-    lock = yaml.safe_load(run(["git", "show", f"{rev}:dvc.lock"], project).stdout)
-    return next(o["md5"] for s in lock["stages"].values() for o in s.get("outs", []) if o["path"] == path)
-
-
 @pytest.fixture(scope="module")
 def loop(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Loop:
     folder = tmp_path_factory.mktemp("promote")
@@ -119,7 +115,7 @@ def loop(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def test_from_a_sweep_to_a_merged_pull_request_and_a_model_in_prod(loop: Loop) -> None:
     sweep, share, ship = bash_blocks(DOC)
     user = loop.user
-    main_model = md5_at(user, "main", MODEL)
+    main_model = Project(user).outs("main")[MODEL]
 
     # the sweep, then one more experiment in the workspace: it leaves params.yaml and dvc.lock
     # modified, as `dvc exp run` does; promoting must not need a reset first
@@ -137,7 +133,7 @@ def test_from_a_sweep_to_a_merged_pull_request_and_a_model_in_prod(loop: Loop) -
     assert learning_rate in (0.1, 0.2)
     preset = yaml.safe_load(run(["git", "show", f"{BRANCH}:conf/experiment/{BRANCH}.yaml"], user).stdout)
     assert preset == {"model": {"learning_rate": learning_rate}}
-    assert md5_at(user, BRANCH, MODEL) == md5_at(user, best.rev, MODEL) != main_model
+    assert Project(user).outs(BRANCH)[MODEL] == Project(user).outs(best.rev)[MODEL] != main_model
     assert run(["git", "rev-parse", "--abbrev-ref", "HEAD"], user).stdout.strip() == BRANCH
     assert run(["git", "rev-list", "--count", f"main..{BRANCH}"], user).stdout.strip() == "1"
     assert run(["git", "ls-remote", "--heads", str(loop.origin), BRANCH], user).stdout.strip()
@@ -178,7 +174,7 @@ def test_from_a_sweep_to_a_merged_pull_request_and_a_model_in_prod(loop: Loop) -
     prod = run(["git", "ls-remote", "--tags", str(loop.origin)], user).stdout
     assert "census-income-model@v1.0.0" in prod and "census-income-model#prod#" in prod
     served = hashlib.md5((user / MODEL).read_bytes()).hexdigest()
-    assert served == md5_at(user, "main", MODEL) == md5_at(user, best.rev, MODEL)
+    assert served == Project(user).outs("main")[MODEL] == Project(user).outs(best.rev)[MODEL]
     print(f"timings: {json.dumps({k: round(v, 1) for k, v in loop.timings.items()})}")
 
 

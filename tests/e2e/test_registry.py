@@ -18,9 +18,9 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from tests.conftest import run
+from tests.e2e.project import Project
 
 pytestmark = pytest.mark.slow
 
@@ -34,18 +34,6 @@ def cli(project: Path, *args: str, check: bool = True) -> str:
     """`census-income <args>` with the copy's own code; its stdout (stderr too when `check` is off)."""
     result = run([sys.executable, "-m", "census_income.cli", *args], project, check=check)
     return result.stdout if check else f"exit {result.returncode}\n{result.stdout}{result.stderr}"
-
-
-def commit(project: Path, message: str) -> str:
-    run(["git", "add", "-A"], project)
-    # empty when `dvc repro` had nothing to change: the copy's dvc.lock was already up to date
-    run(["git", "commit", "-q", "--allow-empty", "-m", message], project)
-    return run(["git", "rev-parse", "HEAD"], project).stdout.strip()
-
-
-def model_md5(project: Path, rev: str) -> str:
-    lock = yaml.safe_load(run(["git", "show", f"{rev}:dvc.lock"], project).stdout)
-    return next(o["md5"] for s in lock["stages"].values() for o in s.get("outs", []) if o["path"] == MODEL)
 
 
 def scores_of_bytes(project: Path, md5: str) -> np.ndarray:
@@ -72,15 +60,15 @@ def registry(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory
     lines = (project / TEST_SOURCE).read_text(encoding="utf-8").splitlines(keepends=True)
     sample = folder / "sample.csv"
     sample.write_text("".join([line for line in lines if line.strip() and not line.startswith("|")][:SAMPLE_ROWS]))
-    first = commit(project, "reproduced: the default model")
+    first = Project(project).commit("reproduced: the default model")
     assert cli(project, "register", "--version", "v1.0.0").startswith(f"registered {NAME}@v1.0.0 at commit")
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("  max_iter: 300\n", "  max_iter: 100\n"))
     run(["dvc", "repro", "--quiet"], project)
-    second = commit(project, "fewer boosting iterations")
+    second = Project(project).commit("fewer boosting iterations")
     assert cli(project, "register", "--bump", "minor").startswith(f"registered {NAME}@v1.1.0")
     commits = {"v1.0.0": first, "v1.1.0": second}
-    md5 = {version: model_md5(project, rev) for version, rev in commits.items()}
+    md5 = {version: Project(project).outs(rev)[MODEL] for version, rev in commits.items()}
     assert md5["v1.0.0"] != md5["v1.1.0"]
     return Registry(project, commits, md5, sample)
 
@@ -193,11 +181,11 @@ def test_a_tampered_model_file_is_refused(registry: Registry, tmp_path: Path) ->
 
 def test_register_refuses_unless_the_commit_is_reproduced_and_gated(reproduced_project: Path) -> None:
     project = reproduced_project
-    commit(project, "reproduced")
+    Project(project).commit("reproduced")
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("  max_iter: 300\n", "  max_iter: 50\n"))
     assert "uncommitted changes (params.yaml)" in cli(project, "register", check=False)
-    commit(project, "a parameter change, not reproduced")
+    Project(project).commit("a parameter change, not reproduced")
     assert "`dvc status` is not clean (train" in cli(project, "register", check=False)
 
     run(["git", "reset", "-q", "--hard", "HEAD~1"], project)
@@ -206,7 +194,7 @@ def test_register_refuses_unless_the_commit_is_reproduced_and_gated(reproduced_p
     summary["metrics-test"]["success"] = False  # as a run with validation.mode=warn records it
     gates.write_text(json.dumps(summary))
     run(["dvc", "commit", "--force", "--quiet", "evaluate"], project)
-    commit(project, "a model whose quality gate failed")
+    Project(project).commit("a model whose quality gate failed")
     refused = cli(project, "register", check=False)
     assert "model-quality gate did not pass (reports/gates/evaluate.json: metrics-test)" in refused
     assert tags(project) == []
@@ -219,7 +207,7 @@ def test_only_versions_that_register_made_and_whose_gate_passed_at_their_commit_
     shutil.copytree(registry.project, project, symlinks=True)
     out = tmp_path / "p.parquet"
     # a tag made by `gto register`, not by `census-income register`: listed, refused, forced on record
-    same_model = commit(project, "nothing changed: the model of v1.1.0 on a new commit")
+    same_model = Project(project).commit("nothing changed: the model of v1.1.0 on a new commit")
     run(["gto", "register", NAME, same_model, "--version", "v2.0.0"], project)
     listed = {line.split()[0]: line.split() for line in cli(project, "models").splitlines()[2:]}
     assert (listed["v2.0.0"][3], listed["v1.1.0"][3]) == ("unverified", "verified")
@@ -240,7 +228,7 @@ def test_only_versions_that_register_made_and_whose_gate_passed_at_their_commit_
     summary["metrics-test"]["success"] = False
     gates.write_text(json.dumps(summary))
     run(["dvc", "commit", "--force", "--quiet", "evaluate"], project)
-    weak = commit(project, "a model whose quality gate failed")
+    weak = Project(project).commit("a model whose quality gate failed")
     run(["gto", "register", NAME, weak, "--version", "v3.0.0"], project)
     refused = cli(project, "promote", "v3.0.0", "prod", "--force", check=False)
     assert f"model-quality gate did not pass at commit {weak[:7]}" in refused

@@ -179,11 +179,10 @@ def test_a_gate_on_a_spark_frame_passes_good_data_and_reports_bad_data_in_one_li
     from census_income.contracts.gate import Gate
     from census_income.contracts.suites import prepared_suite, table_schema_suite
     from census_income.spark.io import read_parquet
-    from census_income.stages.harness import StageRun
 
     engines["spark"]["prepared"].to_parquet(tmp_path / "prepared.parquet")
     table = read_parquet(spark, tmp_path / "prepared.parquet").cache()
-    gate = Gate("spark-test", StageRun(stage="spark-test"), "fail")
+    gate = Gate("spark-test", "fail")
     gate.check("schema", table, table_schema_suite, cfg.schema_)
     assert gate.summary["schema"]["success"]
 

@@ -25,7 +25,8 @@ import psutil
 import pytest
 
 from tests.conftest import REPO_ROOT, VENV_BIN, project_env, run
-from tests.e2e.versioning import assert_in_sync, clone, commit_all, dvc, home_env, output_bytes
+from tests.e2e.project import Project
+from tests.e2e.versioning import assert_in_sync, clone, dvc, home_env, output_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -137,7 +138,7 @@ def use_s3(project: Path, env: dict[str, str], server: S3Server, commit: bool) -
     """The README's set-up: the remote's URL in .dvc/config (committed), the endpoint in config.local."""
     if commit:
         dvc(project, env, "remote", "add", "--default", REMOTE, f"s3://{BUCKET}/store")
-        commit_all(project, "S3 remote")
+        Project(project).commit("S3 remote")
     dvc(project, env, "remote", "modify", "--local", REMOTE, "endpointurl", server.url)
 
 
@@ -154,7 +155,7 @@ def test_default_remote_works_offline_for_a_new_clone(reproduced_project: Path, 
     env = storage_env(project, tmp_path / "home")
     config = (project / ".dvc" / "config").read_text()
     assert "remote = storage" in config and "url = ~/.local/share/census-income/dvc-storage" in config
-    commit_all(project, "v1")  # the reproduced dvc.lock, as a user commits it after `dvc repro`
+    Project(project).commit("v1")  # the reproduced dvc.lock, as a user commits it after `dvc repro`
 
     result = dvc(project, env, "push")
     assert "files pushed" in result.stdout, result.stdout
@@ -175,7 +176,7 @@ def test_s3_remote_round_trip_with_credentials_only_in_the_environment(
     project = reproduced_project
     env = storage_env(project, tmp_path / "home")
     s3.start()
-    commit_all(project, "v1")
+    Project(project).commit("v1")
     use_s3(project, env, s3, commit=True)
     dvc(project, env, "push")
     assert "in sync" in dvc(project, env, "status", "--cloud").stdout
@@ -198,7 +199,7 @@ def test_s3_server_dying_during_push_loses_nothing_and_a_retry_completes(
 ) -> None:
     project = reproduced_project
     env = storage_env(project, tmp_path / "home")
-    commit_all(project, "v1")
+    Project(project).commit("v1")
     before = output_bytes(project)
     s3.start(die_after=5, method="PUT")
     use_s3(project, env, s3, commit=True)
@@ -222,7 +223,7 @@ def test_s3_server_dying_during_pull_leaves_no_partial_file_and_a_retry_complete
 ) -> None:
     project = reproduced_project
     env = storage_env(project, tmp_path / "home")
-    commit_all(project, "v1")
+    Project(project).commit("v1")
     s3.start(die_after=6, method="GET")
     use_s3(project, env, s3, commit=True)
     dvc(project, env, "push")  # uploads do not count towards the server's death

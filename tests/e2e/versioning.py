@@ -42,12 +42,6 @@ def assert_in_sync(project: Path, env: dict[str, str]) -> None:
     assert "Data and pipelines are up to date." in result.stdout, result.stdout
 
 
-def commit_all(project: Path, message: str) -> str:
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-q", "--allow-empty", "-m", message], project)
-    return run(["git", "rev-parse", "HEAD"], project).stdout.strip()
-
-
 def clone(project: Path, dest: Path) -> Path:
     run(["git", "clone", "-q", str(project), str(dest)], project.parent)
     return dest

@@ -24,6 +24,7 @@ DOCUMENTED = {
     errors.GitError: 1,
     errors.DvcError: 1,
     errors.ExperimentError: 1,
+    errors.RequestError: 2,  # an HTTP request `serve` cannot score (its HTTP status is its own)
     IsADirectoryError: 1,
 }
 

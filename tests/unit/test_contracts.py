@@ -67,7 +67,7 @@ def delivered(rows: int = 80, seed: int = 1, label_suffix: str = "") -> pd.DataF
 def check(
     suite: str, frame: pd.DataFrame, build: Callable[..., list[Any]], *config: Any, mode: GateMode = "fail"
 ) -> Gate:
-    gate = Gate("unit", StageRun(stage="unit"), mode)
+    gate = Gate("unit", mode)
     gate.check(suite, frame, build, *config)
     return gate
 
@@ -272,7 +272,7 @@ def test_schema_suites_check_columns_and_dtypes_only(table: pd.DataFrame) -> Non
 
 
 def test_a_suite_checked_on_every_chunk_adds_up_in_one_summary_entry(table: pd.DataFrame) -> None:
-    gate = Gate("unit", StageRun(stage="unit"), "fail")
+    gate = Gate("unit", "fail")
     for chunk in (table.iloc[:60], table.iloc[60:]):
         gate.check("prepared", chunk, table_schema_suite, SCHEMA)
     single = len(table_schema_suite(SCHEMA))
@@ -446,7 +446,8 @@ def test_warn_mode_logs_the_report_and_goes_on(caplog: pytest.LogCaptureFixture,
 
 def test_summary_counts_every_suite_and_times_the_gate(tmp_path: Path) -> None:
     run = StageRun(stage="unit")
-    gate = Gate("unit", run, "fail")
+    assert (run.gate, run.gate_seconds) == ("none", 0)
+    gate = run.watch(Gate("unit", "fail"))
     gate.check("predictions", pd.DataFrame({"score": [0.5]}), predictions_suite, 1)
     gate.check("metrics", pd.DataFrame([{"roc_auc": 0.95, "error_rate": 0.1}]), metrics_suite, METRICS_RULES)
     path = tmp_path / "reports" / "gates" / "unit.json"
@@ -457,8 +458,8 @@ def test_summary_counts_every_suite_and_times_the_gate(tmp_path: Path) -> None:
         "predictions": {"evaluated": 3, "passed": 3, "success": True},
     }
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"  # stable bytes for DVC
-    assert run.gate == "predictions 3/3, metrics 2/2"
-    assert run.gate_seconds > 0
+    assert gate.outcome() == run.gate == "predictions 3/3, metrics 2/2"  # the harness logs what the gate kept
+    assert run.gate_seconds == gate.seconds > 0
 
 
 def test_contract_modules_do_not_import_great_expectations() -> None:
@@ -479,8 +480,7 @@ def test_a_gate_imports_great_expectations_in_the_background_and_checks_while_it
         "import sys, threading, pandas as pd\n"
         "from census_income.contracts.gate import Gate, start_import\n"
         "from census_income.contracts.suites import predictions_suite\n"
-        "from census_income.stages.harness import StageRun\n"
-        "gate = Gate('unit', StageRun(stage='unit'), 'fail')\n"
+        "gate = Gate('unit', 'fail')\n"
         "thread = start_import()\n"
         "assert thread is not threading.main_thread() and start_import() is thread\n"
         "gate.check('predictions', pd.DataFrame({'score': [0.5]}), predictions_suite, 1)\n"

@@ -12,7 +12,6 @@ from census_income.contracts.docs import build_data_docs, main
 from census_income.contracts.gate import Gate
 from census_income.contracts.suites import predictions_suite
 from census_income.errors import GateError
-from census_income.stages.harness import StageRun
 
 
 @pytest.fixture
@@ -20,13 +19,9 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Real kept results of two stages: one gate passed, one failed."""
     folder = tmp_path / "gates"
     monkeypatch.setenv("CENSUS_INCOME_GATE_DIR", str(folder))
-    Gate("train", StageRun(stage="train"), "fail").check(
-        "predictions-train", pd.DataFrame({"score": [0.1, 0.9]}), predictions_suite, 2
-    )
+    Gate("train", "fail").check("predictions-train", pd.DataFrame({"score": [0.1, 0.9]}), predictions_suite, 2)
     with pytest.raises(GateError):
-        Gate("evaluate", StageRun(stage="evaluate"), "fail").check(
-            "predictions-test", pd.DataFrame({"score": [0.1, 1.7]}), predictions_suite, 2
-        )
+        Gate("evaluate", "fail").check("predictions-test", pd.DataFrame({"score": [0.1, 1.7]}), predictions_suite, 2)
     return folder
 
 

@@ -17,7 +17,6 @@ from census_income.data.draft import draft, sniff_format, write_draft
 from census_income.data.ingest import parse_source
 from census_income.data.prepare import prepare
 from census_income.errors import ConfigError
-from census_income.stages.harness import StageRun
 
 ROWS = [
     ("12", "red", "1.5", "yes"),
@@ -94,7 +93,7 @@ def gated_table(path: Path, spec: dict[str, Any]) -> pd.DataFrame:
     fmt, schema, contract = SourceFormat(**spec["format"]), Schema(**spec["schema"]), Contract(**spec["contract"])
     raw = parse_source(path.read_bytes(), fmt, str(path))
     rules = DataValidation(max_duplicate_share=0.0)
-    gate = Gate("draft", StageRun(stage="draft"), "fail")
+    gate = Gate("draft", "fail")
     gate.check("raw", raw, raw_suite, fmt, schema, contract, rules, stored_as_integers(raw, fmt, schema))
     table = prepare({"train": raw}, fmt, schema)
     gate.check("prepared", table, prepared_suite, schema, contract, rules)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,18 +74,24 @@ def test_the_pandas_stages_never_import_pyspark() -> None:
 GATED_STAGE = """
 import sys
 import pandas as pd
+from typing import ClassVar
+from census_income.config import EngineConfig, StageConfig
 from census_income.contracts.gate import Gate
 from census_income.stages.harness import run_stage
 
-def body(run, args):
-    gate = Gate("probe", run, "fail")
+class Probe(StageConfig):
+    PARAMS: ClassVar[dict[str, str]] = {"engine": "engine"}
+    engine: EngineConfig
+
+def body(run, args, cfg):
+    gate = run.watch(Gate("probe", "fail"))
     gate.check("rows", pd.DataFrame({"x": [1, 2]}), lambda: [
         __import__("great_expectations").expectations.ExpectColumnValuesToBeBetween(column="x", min_value=0)
     ])
     loaded = [name for name in ("pyspark", "py4j", "boto3", "botocore") if sys.modules.get(name) is not None]
     print("loaded:", ",".join(loaded), "passed:", gate.summary["rows"]["success"])
 
-run_stage("probe", body, [], [])
+run_stage("probe", body, Probe, [], [])
 """
 
 
@@ -93,6 +100,7 @@ def test_a_pandas_stage_process_gates_without_loading_spark_or_aws(tmp_path: Pat
     """GX imports pyspark and boto3 with itself when installed: a pandas stage process skips them."""
     pytest.importorskip("pyspark")
     params_with(tmp_path, f"engine={engine}")
+    shutil.copytree(REPO_ROOT / "conf/datasets", tmp_path / "conf/datasets")  # the harness loads the config
     probe = subprocess.run(
         [sys.executable, "-c", GATED_STAGE], capture_output=True, text=True, check=True, cwd=tmp_path
     )

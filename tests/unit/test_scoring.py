@@ -19,15 +19,10 @@ from census_income.data.prepare import prepare_features
 from census_income.errors import GateError
 from census_income.modeling.features import fit_featurizer
 from census_income.modeling.models import build_estimator, fit_model, scoring_pipeline
-from census_income.serving.predict import (
-    ScoringConfig,
-    checked_rows,
-    failing_rows,
-    input_digest,
-    names_header,
-    read_chunks,
-)
+from census_income.serving.predict import gate_keep, rejected_rows
+from census_income.serving.reading import input_digest, names_header, read_chunks
 from census_income.serving.registry import gate_failures
+from census_income.serving.scorer import ScoringConfig, checked_rows, failing_rows
 from census_income.serving.scoring import (
     MISSING,
     PSI_DRIFT,
@@ -40,7 +35,6 @@ from census_income.serving.scoring import (
     psi,
     score,
 )
-from census_income.stages.harness import StageRun
 from tests.unit.conftest import CONTRACT, FORMAT, SCHEMA, SMALL_MODELS, raw_part
 
 CFG = ScoringConfig.model_validate(
@@ -61,6 +55,12 @@ def delivered_text(rows: int, seed: int) -> str:
     frame = raw_part(rows, seed)
     lines = [", ".join(str(v).strip() for v in row) for row in frame.itertuples(index=False)]
     return "|a comment line, as adult.test starts with\n" + "\n".join(lines) + "\n"
+
+
+def checked(raw: pd.DataFrame, skip: bool) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """`predict`'s gate on one chunk: prepared rows, and the rejected rows (None: none)."""
+    prepared, failures = checked_rows(raw, CFG, gate_keep(Gate("unit", "fail"), skip))
+    return prepared, rejected_rows(raw, failures, "income") if failures else None
 
 
 # ------------------------------------------------------------------------ PSI
@@ -195,7 +195,7 @@ def test_read_chunks_reads_parquet_by_batches_with_its_stored_types(tmp_path: Pa
     assert whole["age"].dtype == "int64"
     assert whole["workclass"].tolist() == frame["workclass"].tolist()
     # a stored integer type passes the input contract's type check instead of the text format check
-    prepared, bad = checked_rows(chunks[1], CFG, Gate("unit", StageRun("unit"), "fail"), skip=False)
+    prepared, bad = checked(chunks[1], skip=False)
     assert bad is None
     assert list(prepared.index) == list(range(10, 20))
     assert prepared["age"].tolist() == frame["age"].iloc[10:20].tolist()
@@ -216,7 +216,7 @@ def test_chunked_scoring_gives_the_same_predictions_as_one_pass(tmp_path: Path, 
     def scores(chunk_rows: int) -> np.ndarray:
         parts = []
         for raw in read_chunks(str(source), FORMAT, "income", chunk_rows):
-            prepared, bad = checked_rows(raw, CFG, Gate("unit", StageRun("unit"), "fail"), skip=False)
+            prepared, bad = checked(raw, skip=False)
             assert bad is None
             parts.append(score(model, prepared))
         return np.concatenate(parts)
@@ -266,17 +266,17 @@ def delivered(rows: int = 30, seed: int = 1) -> pd.DataFrame:
 
 def test_input_suite_needs_no_label_and_passes_on_good_rows() -> None:
     raw = delivered().drop(columns=["income"])
-    Gate("unit", StageRun("unit"), "fail").check("input", raw, input_suite, FORMAT, SCHEMA, CONTRACT)
+    Gate("unit", "fail").check("input", raw, input_suite, FORMAT, SCHEMA, CONTRACT)
     typed = prepare_features(raw, FORMAT, SCHEMA)
     assert list(typed.index) == list(raw.index)
-    Gate("unit", StageRun("unit"), "fail").check("typed", typed, input_prepared_suite, SCHEMA, CONTRACT)
+    Gate("unit", "fail").check("typed", typed, input_prepared_suite, SCHEMA, CONTRACT)
 
 
 def test_bad_rows_refuse_the_batch_by_default_with_the_report() -> None:
     raw = delivered()
     raw.loc[103, "age"] = "150"
     with pytest.raises(GateError, match=r"expect_column_values_to_be_between column=age .*at rows \[103\]"):
-        checked_rows(raw, CFG, Gate("unit", StageRun("unit"), "fail"), skip=False)
+        checked(raw, skip=False)
 
 
 def test_skip_scores_the_good_rows_and_gives_each_bad_row_its_reasons() -> None:
@@ -285,7 +285,7 @@ def test_skip_scores_the_good_rows_and_gives_each_bad_row_its_reasons() -> None:
     raw.loc[105, "workclass"] = "Astronaut"  # not allowed: seen on the text
     raw.loc[107, "capital-gain"] = "lots"  # not a number
     raw.loc[107, "native-country"] = "Atlantis"
-    prepared, bad = checked_rows(raw, CFG, Gate("unit", StageRun("unit"), "fail"), skip=True)
+    prepared, bad = checked(raw, skip=True)
     assert bad is not None
     assert list(bad["row"]) == [103, 105, 107]
     assert "income" not in bad.columns
@@ -300,14 +300,14 @@ def test_skip_scores_the_good_rows_and_gives_each_bad_row_its_reasons() -> None:
 def test_a_missing_column_cannot_be_skipped_row_by_row() -> None:
     raw = delivered().drop(columns=["native-country"])
     with pytest.raises(GateError, match=r"no single row to skip for: .*expect_table_columns_to_match_set"):
-        checked_rows(raw, CFG, Gate("unit", StageRun("unit"), "fail"), skip=True)
+        checked(raw, skip=True)
 
 
 def test_failing_rows_reads_great_expectations_unexpected_index_list() -> None:
     raw = delivered(10).drop(columns=["income"])
     raw.loc[[101, 104], "workclass"] = "Astronaut"
-    reasons, whole = failing_rows(raw, input_suite(FORMAT, SCHEMA, CONTRACT))
-    assert sorted(reasons) == [101, 104]
+    failures, whole = failing_rows(raw, input_suite(FORMAT, SCHEMA, CONTRACT))
+    assert [f.row for f in failures] == [101, 104]
     assert whole == []
 
 
@@ -327,7 +327,7 @@ def test_gate_failures_name_each_suite_that_did_not_pass() -> None:
 def test_registry_and_predict_modules_import_no_heavy_library() -> None:
     """The CLI imports them to list its commands: `--help` must not pay for pandas, GX, DVC or gto."""
     code = (
-        "import sys, census_income.serving.registry, census_income.serving.predict; "
+        "import sys, census_income.serving.registry, census_income.serving.predict, census_income.serving.serve; "
         "heavy = [m for m in ('pandas', 'great_expectations', 'sklearn', 'dvc', 'gto') if m in sys.modules]; "
         "sys.exit(str(heavy) if heavy else 0)"
     )

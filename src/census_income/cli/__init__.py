@@ -18,6 +18,7 @@ from census_income.errors import InputError, PipelineError, SweepTimeoutError
 from census_income.serving.predict import add_predict_arguments, predict_command
 from census_income.serving.registry import COMMANDS as REGISTRY_COMMANDS
 from census_income.serving.registry import add_registry_commands, registry_command
+from census_income.serving.serve import add_serve_arguments, serve_command
 
 DESCRIPTION = "`census-income`: the project's commands beside `dvc` (compose params, show runs, run sweeps)."
 # set to any value, operating-system errors end in their traceback instead of one line
@@ -60,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="score raw rows with a model version (gated, drift, shadow)")
     add_predict_arguments(predict)
     predict.set_defaults(handler=predict_command)
+    serve = commands.add_parser("serve", help="serve a model version over HTTP (canary, shadow, reload on promote)")
+    add_serve_arguments(serve)
+    serve.set_defaults(handler=serve_command)
     reports.add_report(commands)
     project.add_check_lock(commands)
     reports.add_lineage(commands)

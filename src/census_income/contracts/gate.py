@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from great_expectations.expectations.expectation import Expectation
     from pyspark.sql import DataFrame as SparkFrame
 
-    from census_income.stages.harness import StageRun
-
     # what a gate validates: a pandas frame, or a Spark one (engine=spark)
     Frame: TypeAlias = pd.DataFrame | SparkFrame  # explicit: SparkFrame is Any without pyspark
 
@@ -74,12 +72,16 @@ def _import_great_expectations() -> None:
 
 @dataclass
 class Gate:
-    """The gates of one stage run: `check` each boundary, then `write_summary`."""
+    """The gates of one stage run: `check` each boundary, then `write_summary`.
+
+    It keeps its own time (`seconds`) and outcome (`outcome()`): whoever runs it (the stage
+    harness, batch scoring, a test) reads them, so a gate needs no stage run around it.
+    """
 
     stage: str
-    run: StageRun
     mode: GateMode
     summary: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
     _context: Any = None
     _pinned: dict[str, bool] = field(default_factory=dict)
 
@@ -119,7 +121,7 @@ class Gate:
         key = str(source)
         if key not in self._pinned:
             self._pinned[key] = matches_lock(source)
-        self.run.gate_seconds += time.perf_counter() - started
+        self.seconds += time.perf_counter() - started
         pinned = self._pinned[key]
         self._check(suite, frame, schema if pinned else full, {"pinned": pinned})
 
@@ -144,9 +146,8 @@ class Gate:
             entry["success"] = passed and previous["success"]
             entry["chunks"] = previous.get("chunks", 1) + 1
         self.summary[suite] = entry
-        self.run.gate_seconds += time.perf_counter() - started
+        self.seconds += time.perf_counter() - started
         outcome = "passed" if passed else "FAILED"
-        self.run.gate = ", ".join(f"{name} {s['passed']}/{s['evaluated']}" for name, s in self.summary.items())
         log.info(
             "%s: gate %s %s (%d/%d expectations)",
             self.stage,
@@ -165,6 +166,10 @@ class Gate:
             log.warning("%s", report)
             return
         raise GateError(report)
+
+    def outcome(self) -> str:
+        """Expectations passed of evaluated per suite so far, as the stage's log line shows them."""
+        return ", ".join(f"{name} {s['passed']}/{s['evaluated']}" for name, s in self.summary.items())
 
     def write_summary(self, path: str | Path) -> None:
         """The stage's gate summary (a DVC output, read by `census-income gates` and the registry)."""

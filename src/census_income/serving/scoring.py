@@ -13,6 +13,8 @@ above as a shift that needs attention.
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -140,6 +142,42 @@ class DriftMonitor:
             "drifted": [name for name, f in ordered.items() if f["status"] == "drift"],
             "features": ordered,
         }
+
+
+class DriftWindow:
+    """PSI per feature of the most recent rows (whole requests, at least `rows` of them once that
+    many came) against the training bins: what a server's drift gauges show. Thread-safe."""
+
+    def __init__(self, bins: list[FeatureBins], rows: int) -> None:
+        self.bins = bins
+        self.limit = rows
+        self.rows = 0
+        self._chunks: deque[tuple[int, dict[str, np.ndarray]]] = deque()
+        self._totals = {b.name: np.zeros(len(b.expected), dtype="int64") for b in bins}
+        self._lock = threading.Lock()
+
+    def update(self, prepared: pd.DataFrame) -> None:
+        """Add one request's prepared rows; forget the oldest requests beyond the window."""
+        if prepared.empty:
+            return
+        counts = {b.name: b.counts(prepared[b.name]) for b in self.bins}
+        with self._lock:
+            self._chunks.append((len(prepared), counts))
+            self.rows += len(prepared)
+            for name, values in counts.items():
+                self._totals[name] += values
+            while self._chunks and self.rows - self._chunks[0][0] >= self.limit:
+                rows, old = self._chunks.popleft()
+                self.rows -= rows
+                for name, values in old.items():
+                    self._totals[name] -= values
+
+    def psi(self) -> dict[str, float]:
+        """PSI per feature of the rows in the window (none yet: no figures)."""
+        with self._lock:
+            if not self.rows:
+                return {}
+            return {b.name: psi(b.expected, self._totals[b.name]) for b in self.bins}
 
 
 def format_drift(summary: dict[str, Any]) -> str:

@@ -37,10 +37,9 @@ from census_income.stages.harness import StageRun, run_stage
 PLOTTED_SPLITS = ("validation", "test")
 
 
-def evaluate_stage(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = EvaluateStageConfig.load()
+def evaluate_stage(run: StageRun, args: argparse.Namespace, cfg: EvaluateStageConfig) -> None:
     schema, threshold = cfg.schema_, cfg.evaluate.threshold
-    gate = Gate("evaluate", run, cfg.mode)
+    gate = run.watch(Gate("evaluate", cfg.mode))
     splits = {name: read_parquet(Path(args.split) / f"{name}.parquet") for name in SPLITS}
     for frame in splits.values():
         run.read(frame)
@@ -102,4 +101,4 @@ def evaluate_stage(run: StageRun, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    run_stage("evaluate", evaluate_stage, ["split", "model", "out", "gates"])
+    run_stage("evaluate", evaluate_stage, EvaluateStageConfig, ["split", "model", "out", "gates"])

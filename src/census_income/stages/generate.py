@@ -19,14 +19,13 @@ from census_income.io import ParquetChunks, read_source
 from census_income.stages.harness import StageRun, run_stage
 
 
-def generate_stage(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = GenerateConfig.load()
+def generate_stage(run: StageRun, args: argparse.Namespace, cfg: GenerateConfig) -> None:
     part = Path(args.out).stem
     run.stage = f"generate@{part}"
     spec = cfg.generate[part]
     reference = parse_source(read_source(spec.reference), cfg.format, where=spec.reference)
     run.read(reference)
-    gate = Gate(f"generate-{part}", run, cfg.mode)
+    gate = run.watch(Gate(f"generate-{part}", cfg.mode))
     gate.check("reference", reference, raw_suite, cfg.format, cfg.schema_, cfg.contract, cfg.rules)
     rows = max(1, round(cfg.rows * spec.share))
     chunks = synthesize(reference, cfg.format, cfg.schema_, cfg.synthesis, rows=rows, seed=cfg.seed)
@@ -41,4 +40,4 @@ def generate_stage(run: StageRun, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    run_stage("generate", generate_stage, ["out", "gates"])
+    run_stage("generate", generate_stage, GenerateConfig, ["out", "gates"])

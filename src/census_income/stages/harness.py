@@ -1,6 +1,7 @@
-"""The harness every stage entry point runs in: arguments, logging, timing, errors.
+"""The harness every stage entry point runs in: arguments, config, logging, timing, errors.
 
-A stage module only says which paths it takes and what it does; this module turns a
+A stage module only says which paths and which typed config it takes and what it does; this
+module loads that config (so a body runs in-process on any config a test builds), turns a
 `PipelineError` into one line on stderr and a non-zero exit, and logs start, end,
 rows and columns in and out, wall time, peak memory and the gate outcome, as human
 lines on the console and JSON lines in `logs/pipeline.jsonl`. Nothing here writes
@@ -17,14 +18,17 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from census_income.config import PANDAS_ENGINE, read_composed
-from census_income.errors import ConfigError, PipelineError
-from census_income.paths import PARAMS_FILE, log_file
+from census_income.config import PANDAS_ENGINE, StageConfig
+from census_income.errors import PipelineError
+from census_income.paths import log_file
+
+if TYPE_CHECKING:
+    from census_income.contracts.gate import Gate
 
 log = logging.getLogger("census_income")
 
@@ -33,6 +37,9 @@ log = logging.getLogger("census_income")
 # `spark` extra installs, and boto3. A stage process on the pandas engine uses none of them (DVC
 # talks to remotes in its own process), and they cost about 0.6 s of every stage's start.
 UNUSED_ON_PANDAS = ("pyspark", "py4j", "boto3", "botocore")
+LOGGED = ("stage", "rows_in", "columns_in", "rows_out", "columns_out", "gate", "gate_seconds")
+
+C = TypeVar("C", bound=StageConfig)
 
 
 @dataclass
@@ -44,9 +51,22 @@ class StageRun:
     columns_in: int = 0
     rows_out: int = 0
     columns_out: int = 0
-    gate: str = "none"
-    gate_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    gates: list[Gate] = field(default_factory=list)
+
+    def watch(self, gate: Gate) -> Gate:
+        """Log `gate`'s outcome and time with this run's (the gate keeps them itself)."""
+        self.gates.append(gate)
+        return gate
+
+    @property
+    def gate(self) -> str:
+        """Expectations passed of evaluated per suite, or `none` before any check."""
+        return ", ".join(outcome for gate in self.gates if (outcome := gate.outcome())) or "none"
+
+    @property
+    def gate_seconds(self) -> float:
+        return sum(gate.seconds for gate in self.gates)
 
     def read(self, frame: Any) -> None:
         """Count a frame the stage read."""
@@ -106,15 +126,6 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def engine_name(path: Path = PARAMS_FILE) -> str:
-    """The configured engine; a stage that cannot read its params fails later, with the reason."""
-    try:
-        engine = read_composed(path).get("engine")
-    except ConfigError:
-        engine = None
-    return str(engine.get("name", PANDAS_ENGINE.name)) if isinstance(engine, dict) else PANDAS_ENGINE.name
-
-
 def skip_imports(names: Sequence[str]) -> None:
     """Make `import <name>` fail in this process (for packages not imported yet), as if it were
     not installed: for a stage process that will never use them."""
@@ -124,25 +135,28 @@ def skip_imports(names: Sequence[str]) -> None:
 
 def run_stage(
     name: str,
-    body: Callable[[StageRun, argparse.Namespace], None],
+    body: Callable[[StageRun, argparse.Namespace, C], None],
+    config: type[C],
     paths: Sequence[str],
     argv: Sequence[str] | None = None,
 ) -> None:
-    """Parse `--<path>` arguments, run `body`, log the outcome, exit non-zero on errors."""
+    """Parse `--<path>` arguments, load `config` from params.yaml, run `body`, log the outcome,
+    exit non-zero on errors (a bad config included)."""
     parser = argparse.ArgumentParser(prog=f"python -m census_income.stages.{name}")
     for option in paths:
         parser.add_argument(f"--{option.replace('_', '-')}", dest=option, required=True)
     args = parser.parse_args(argv)
     configure_logging()
-    if engine_name() == PANDAS_ENGINE.name:
-        skip_imports(UNUSED_ON_PANDAS)
     startup = process_age_seconds()
     run = StageRun(stage=name)
     started = time.perf_counter()
     status, message = "ok", ""
     log.info("%s: start", name, extra={"event": _event(run, "start", startup=startup)})
     try:
-        body(run, args)
+        cfg = config.load()
+        if getattr(cfg, "engine", PANDAS_ENGINE).name == PANDAS_ENGINE.name:
+            skip_imports(UNUSED_ON_PANDAS)
+        body(run, args, cfg)
     except PipelineError as exc:
         status, message = "failed", str(exc)
     except OSError as exc:  # disk full, permissions: one line naming the file, like any error here
@@ -183,7 +197,7 @@ def _event(run: StageRun, status: str, **values: Any) -> dict[str, Any]:
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "pid": os.getpid(),
         "status": status,
-        **{k: v for k, v in asdict(run).items() if k != "extra"},
+        **{k: getattr(run, k) for k in LOGGED},
         **run.extra,
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()},
     }

@@ -7,45 +7,15 @@ The raw contract runs on the text as delivered, then the typed suite on its type
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from census_income.config import IngestConfig
-from census_income.contracts.gate import Gate
-from census_income.contracts.suites import raw_suite, stored_as_integers, typed_suite
-from census_income.data.ingest import parse_source
-from census_income.data.prepare import prepare
-from census_income.io import read_source, write_parquet
+from census_income.stages.engine import engine_for
 from census_income.stages.harness import StageRun, run_stage
 
 
-def ingest(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = IngestConfig.load()
-    if cfg.engine.name == "spark":
-        from census_income.spark.stages import ingest_stage as on_spark
-
-        on_spark(run, args, cfg)
-        return
-    part = Path(args.out).stem
-    run.stage = f"ingest@{part}"
-    raw = parse_source(read_source(args.source), cfg.format, where=args.source)
-    run.read(raw)
-    gate = Gate(f"ingest-{part}", run, cfg.mode)
-    gate.check(
-        "raw",
-        raw,
-        raw_suite,
-        cfg.format,
-        cfg.schema_,
-        cfg.contract,
-        cfg.rules,
-        stored_as_integers(raw, cfg.format, cfg.schema_),
-    )
-    typed = prepare({part: raw}, cfg.format, cfg.schema_)
-    gate.check("typed", typed, typed_suite, cfg.schema_, cfg.contract, cfg.rules)
-    run.wrote(raw)
-    write_parquet(raw, args.out)
-    gate.write_summary(args.gates)
+def ingest(run: StageRun, args: argparse.Namespace, cfg: IngestConfig) -> None:
+    engine_for(cfg.engine).ingest(run, args, cfg)
 
 
 if __name__ == "__main__":
-    run_stage("ingest", ingest, ["source", "out", "gates"])
+    run_stage("ingest", ingest, IngestConfig, ["source", "out", "gates"])

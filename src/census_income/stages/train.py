@@ -16,11 +16,10 @@ from census_income.repo.lineage import recorded_md5
 from census_income.stages.harness import StageRun, run_stage
 
 
-def train_stage(run: StageRun, args: argparse.Namespace) -> None:
-    cfg = TrainConfig.load()
+def train_stage(run: StageRun, args: argparse.Namespace, cfg: TrainConfig) -> None:
     categorical = native_categorical(cfg.model, cfg.schema_.categorical)
     estimator = build_estimator(cfg.model, cfg.seed, categorical, cfg.features_encoding)  # config errors first
-    gate = Gate("train", run, cfg.mode)
+    gate = run.watch(Gate("train", cfg.mode))
     label = cfg.schema_.target
     train = read_parquet(Path(args.features) / "train.parquet")
     run.read(train)
@@ -36,4 +35,4 @@ def train_stage(run: StageRun, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    run_stage("train", train_stage, ["features", "featurizer", "out", "gates"])
+    run_stage("train", train_stage, TrainConfig, ["features", "featurizer", "out", "gates"])

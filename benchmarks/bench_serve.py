@@ -1,0 +1,282 @@
+"""HTTP serving benchmark (`make bench-serve`): `census-income serve` under load, against in-process scoring.
+
+In a reproduced project (a fresh temporary copy, or `--project DIR`), the server runs as its
+own process on 127.0.0.1 (the workspace model, `--model models/model.joblib`), once with
+adaptive batching and once without. A load generator in this process (threads, one keep-alive
+connection each, `http.client`: loopback only) sends JSON requests of 1 row and of 1,000 rows
+(rows of the test split's source file) from 1, 8 and 32 concurrent clients, each run bounded
+in requests and in seconds. Per run: requests/s, rows/s, p50 and p99 latency; per server: its
+peak resident memory (`VmHWM`). The floor, in its own process: the same rows parsed and
+prepared once, then `predict_proba` called in a loop on 1 row and on 1,000 rows.
+
+The generator shares the 2 cores with the server, so figures are what one machine does with
+both; timings depend on the load: figures to read, never assertions.
+
+    python benchmarks/bench_serve.py [--project DIR] [--requests 2000] [--seconds 15] [--results benchmarks/results.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from common import BENCH_DIR, load_text, machine, project_copy, project_env, publish, stamp, timed
+
+SECTION = "## HTTP serving (census-income serve)"
+MODEL = "models/model.joblib"
+CLIENTS = (1, 8, 32)
+SIZES = (1, 1000)
+TARGET_P99_MS = 20.0
+TARGET_RPS = 500.0
+
+FLOOR = """
+import json, sys, time
+started = time.perf_counter()
+from census_income.data.ingest import parse_source
+from census_income.data.prepare import prepare_features
+from census_income.io import load_model
+from census_income.repo.lineage import recorded_md5
+from census_income.serving.scorer import ScoringConfig
+lines_path, model_path, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+cfg = ScoringConfig.load()
+model = load_model(model_path, recorded_md5(model_path))
+with open(lines_path, "rb") as handle:
+    raw = parse_source(handle.read(), cfg.format, lines_path)
+prepared = prepare_features(raw.drop(columns=[cfg.schema_.label.column], errors="ignore"), cfg.format, cfg.schema_)
+figures = {}
+for size in (1, 1000):
+    rows = prepared.head(size)
+    model.predict_proba(rows)
+    calls, t = 0, time.perf_counter()
+    while time.perf_counter() - t < seconds and calls < 2000:
+        model.predict_proba(rows)
+        calls += 1
+    took = time.perf_counter() - t
+    figures[size] = {"calls_per_s": calls / took, "rows_per_s": calls * size / took, "ms_per_call": 1000 * took / calls}
+print(json.dumps(figures))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def records(project: Path, rows: int) -> list[dict[str, Any]]:
+    """The first data rows of the test split's source as JSON records (numbers as numbers)."""
+    import yaml
+
+    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    spec = yaml.safe_load((project / params["data"]["spec"]).read_text(encoding="utf-8"))  # the data set's file
+    fmt, label = spec["format"], spec["schema"]["label"]["column"]
+    comment = fmt.get("comment") or "\0"
+    found = []
+    with (project / params["data"]["source"]["test"]).open(encoding=fmt.get("encoding", "utf-8")) as handle:
+        for line in handle:
+            if not line.split(comment)[0].strip():
+                continue
+            values = [v.strip() for v in line.rstrip("\n").split(fmt["delimiter"])]
+            record = {c: int(v) if v.isdigit() else v for c, v in zip(fmt["columns"], values, strict=True)}
+            record.pop(label, None)
+            found.append(record)
+            if len(found) == rows:
+                break
+    return found
+
+
+class Server:
+    """`census-income serve` as a process, ready when /ready answers."""
+
+    def __init__(self, project: Path, env: dict[str, str], *options: str) -> None:
+        self.port = free_port()
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (read on failure, closed by stop)
+        args = [sys.executable, "-m", "census_income.cli", "serve", "--model", MODEL, "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            [*args, *options], cwd=project, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.log.seek(0)
+                sys.exit(f"serve exited {self.process.returncode}:\n{self.log.read()[-3000:]}")
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                connection.request("GET", "/ready")
+                if connection.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.3)
+        sys.exit("serve not ready within 180 s")
+
+    def peak_mb(self) -> float:
+        """The server's peak resident memory so far."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+def load(port: int, body: bytes, clients: int, requests: int, seconds: float) -> dict[str, float]:
+    """`clients` threads sending `body` until `requests` are answered or `seconds` are up."""
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    sent = [0]
+    deadline = time.perf_counter() + seconds
+    headers = {"content-type": "application/json"}
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.perf_counter() < deadline:
+            with lock:
+                if sent[0] >= requests:
+                    break
+                sent[0] += 1
+            started = time.perf_counter()
+            connection.request("POST", "/predict", body=body, headers=headers)
+            answer = connection.getresponse()
+            answer.read()
+            took = time.perf_counter() - started
+            with lock:
+                latencies.append(took)
+                failures[0] += answer.status != 200
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    latencies.sort()
+    done = len(latencies)
+    return {
+        "requests": done,
+        "failed": failures[0],
+        "wall": wall,
+        "rps": done / wall,
+        "p50_ms": 1000 * latencies[done // 2],
+        "p99_ms": 1000 * latencies[min(done - 1, int(done * 0.99))],
+    }
+
+
+def measure(server: Server, bodies: dict[int, bytes], requests: int, seconds: float) -> dict[str, Any]:
+    runs = {}
+    for size, body in bodies.items():
+        load(server.port, body, 4, 20, 5)  # warm-up: threads, pools, caches
+        for clients in CLIENTS:
+            bound = requests if size == 1 else max(requests // 10, 50)
+            figures = load(server.port, body, clients, bound, seconds)
+            figures["rows_per_s"] = figures["rps"] * size
+            runs[f"{size}x{clients}"] = figures
+            print(
+                f"  {size:>5} rows x {clients:>2} clients: {figures['rps']:8.1f} req/s, "
+                f"{figures['rows_per_s']:10,.0f} rows/s, "
+                f"p50 {figures['p50_ms']:6.1f} ms, p99 {figures['p99_ms']:6.1f} ms"
+                + (f", {figures['failed']} failed" if figures["failed"] else ""),
+                flush=True,
+            )
+    return {"runs": runs, "peak_mb": server.peak_mb()}
+
+
+def render(results: dict[str, Any]) -> str:
+    """The section for results.md (also what the script prints)."""
+    floor = results["floor"]
+    lines = [
+        SECTION,
+        "",
+        f"Measured {results['when']} by `make bench-serve` (`benchmarks/bench_serve.py`) on {machine()}: "
+        "`census-income serve --model models/model.joblib` (one worker) on 127.0.0.1, JSON requests of rows of "
+        "the test split's source, a load generator of keep-alive `http.client` threads in another process on the "
+        f"same 2 cores, each run bounded ({results['requests']:,} requests of 1 row, "
+        f"{max(results['requests'] // 10, 50):,} of 1,000 rows, {results['seconds']:g} s at most). "
+        f"Load average 1/5/15 min: {load_text(results['load'][0])} before, {load_text(results['load'][1])} after.",
+        "",
+        "| batching | rows/request | clients | requests | req/s | rows/s | p50 ms | p99 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for mode in ("on", "off"):
+        for key, run in results[mode]["runs"].items():
+            size, clients = key.split("x")
+            lines.append(
+                f"| {mode} | {int(size):,} | {clients} | {run['requests']:,} | {run['rps']:,.1f} | "
+                f"{run['rows_per_s']:,.0f} | {run['p50_ms']:.1f} | {run['p99_ms']:.1f} |"
+            )
+    on = results["on"]["runs"]
+    best_large = max(on[f"1000x{c}"]["rows_per_s"] for c in CLIENTS)
+    lines += [
+        "",
+        f"Server peak memory: {results['on']['peak_mb']:.0f} MB with batching, {results['off']['peak_mb']:.0f} MB "
+        "without.",
+        "",
+        "Floor (in-process `predict_proba` on the same rows, prepared once, no HTTP, no gate): "
+        f"{floor['1']['ms_per_call']:.1f} ms per 1-row call ({floor['1']['calls_per_s']:,.0f} calls/s), "
+        f"{floor['1000']['rows_per_s']:,.0f} rows/s in 1,000-row calls.",
+        "",
+        f"Against the targets: single-row p99 at 8 clients {on['1x8']['p99_ms']:.1f} ms (target "
+        f"<= {TARGET_P99_MS:g} ms), {on['1x8']['rps']:,.0f} req/s (target >= {TARGET_RPS:g}); 1,000-row requests "
+        f"at best {best_large:,.0f} rows/s, {best_large / floor['1000']['rows_per_s']:.0%} of the floor's "
+        "(target >= 50%). A single-row model call alone costs the floor's "
+        f"{floor['1']['ms_per_call']:.1f} ms here (scikit-learn's per-call overhead of the pipeline), so one "
+        "worker without batching cannot answer more than "
+        f"{floor['1']['calls_per_s']:,.0f} single-row requests per second; batching groups them into one call.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", type=Path, help="an already reproduced project (default: a fresh copy)")
+    parser.add_argument("--requests", type=int, default=2000, help="single-row requests per run at most")
+    parser.add_argument("--seconds", type=float, default=15.0, help="seconds per run at most")
+    parser.add_argument("--results", type=Path, default=BENCH_DIR / "results.md", help="markdown file to update")
+    args = parser.parse_args(argv)
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="census-income-bench-serve-") as tmp:
+        work = Path(tmp)
+        if args.project is None:
+            project, env = project_copy(work / "project")
+            print("dvc repro in a fresh copy ...", flush=True)
+            timed(["dvc", "repro", "--quiet"], project, env)
+        else:
+            project = args.project.resolve()
+            env = project_env(project)
+        rows = records(project, 1000)
+        bodies = {1: json.dumps(rows[:1]).encode(), 1000: json.dumps(rows).encode()}
+        results: dict[str, Any] = {"when": stamp(), "requests": args.requests, "seconds": args.seconds}
+        for mode, options in (("on", ()), ("off", ("--no-batching",))):
+            print(f"batching {mode}:", flush=True)
+            server = Server(project, env, *options)
+            try:
+                results[mode] = measure(server, bodies, args.requests, args.seconds)
+            finally:
+                server.stop()
+        source = work / "rows.csv"
+        source.write_text("\n".join(",".join(str(v) for v in r.values()) for r in rows) + "\n", encoding="utf-8")
+        floor = timed([sys.executable, "-c", FLOOR, str(source), MODEL, str(args.seconds / 3)], project, env)
+        results["floor"] = json.loads(floor.output.strip().splitlines()[-1])
+    results["load"] = (load_before, os.getloadavg())
+    publish(args.results, render(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""A per-row suite (`input_suite`, `input_prepared_suite`) evaluated on a few rows in microseconds.
+
+A Great Expectations validation costs about half a second whatever the rows (a context, a
+batch, a metric graph): right for a batch file, far too slow for an HTTP request of one row.
+`RowChecks` reads the same `Expectation` objects, the contract's own, and evaluates each with
+the pandas semantics Great Expectations gives it (missing values are not checked by value
+expectations, ranges are inclusive, a regex is searched in the text); it blames rows the way
+`unexpected_index_list` does. Any expectation kind it does not know is refused when the
+suite is compiled, never skipped. A test checks it blames what Great Expectations blames.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from great_expectations.expectations.expectation import Expectation
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One row failing one expectation: which row, field and value, and why (with the kind)."""
+
+    row: int
+    field: str
+    value: Any
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}={self.value!r} {self.reason}"
+
+
+def why(kind: str, kwargs: dict[str, Any]) -> str:
+    """A few words for a failed row-level expectation, with its name for the full story."""
+    if kind == "expect_column_values_to_be_between":
+        text = f"outside [{kwargs.get('min_value')}, {kwargs.get('max_value')}]"
+    elif kind == "expect_column_values_to_be_in_set":
+        text = "not an allowed value"
+    elif kind == "expect_column_values_to_not_be_in_set":
+        text = f"is one of {kwargs.get('value_set')}"
+    elif kind == "expect_column_values_to_match_regex":
+        text = f"does not match {kwargs.get('regex')}"
+    elif kind == "expect_column_values_to_not_be_null":
+        text = "is missing"
+    else:
+        return f"({kind})"
+    return f"{text} ({kind})"
+
+
+# row-level kinds: a mask of the failing rows among the column's values
+def _not_null(values: pd.Series, kwargs: dict[str, Any]) -> np.ndarray:
+    return np.asarray(values.isna())
+
+
+def _in_set(values: pd.Series, kwargs: dict[str, Any]) -> np.ndarray:
+    return np.asarray(values.notna() & ~values.isin(kwargs["value_set"]))
+
+
+def _not_in_set(values: pd.Series, kwargs: dict[str, Any]) -> np.ndarray:
+    return np.asarray(values.notna() & values.isin(kwargs["value_set"]))
+
+
+def _regex(values: pd.Series, kwargs: dict[str, Any]) -> np.ndarray:
+    pattern = re.compile(kwargs["regex"])
+    present = values.notna().to_numpy()
+    return np.array([ok and not pattern.search(str(v)) for ok, v in zip(present, values, strict=True)], dtype=bool)
+
+
+def _between(values: pd.Series, kwargs: dict[str, Any]) -> np.ndarray:
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    bad = np.zeros(len(numbers), dtype=bool)
+    if low is not None:
+        bad |= numbers < low
+    if high is not None:
+        bad |= numbers > high
+    return bad
+
+
+ROW_LEVEL: dict[str, Callable[[pd.Series, dict[str, Any]], np.ndarray]] = {
+    "expect_column_values_to_not_be_null": _not_null,
+    "expect_column_values_to_be_in_set": _in_set,
+    "expect_column_values_to_not_be_in_set": _not_in_set,
+    "expect_column_values_to_match_regex": _regex,
+    "expect_column_values_to_be_between": _between,
+}
+
+
+# table-level kinds: whether the frame passes (no row can be blamed)
+def _columns_set(frame: pd.DataFrame, kwargs: dict[str, Any]) -> bool:
+    return set(frame.columns) == set(kwargs["column_set"])
+
+
+def _columns_ordered(frame: pd.DataFrame, kwargs: dict[str, Any]) -> bool:
+    return list(frame.columns) == list(kwargs["column_list"])
+
+
+def _type(frame: pd.DataFrame, kwargs: dict[str, Any]) -> bool:
+    return kwargs["column"] in frame and str(frame[kwargs["column"]].dtype) == kwargs["type_"]
+
+
+def _type_list(frame: pd.DataFrame, kwargs: dict[str, Any]) -> bool:
+    return kwargs["column"] in frame and str(frame[kwargs["column"]].dtype) in kwargs["type_list"]
+
+
+TABLE_LEVEL: dict[str, Callable[[pd.DataFrame, dict[str, Any]], bool]] = {
+    "expect_table_columns_to_match_set": _columns_set,
+    "expect_table_columns_to_match_ordered_list": _columns_ordered,
+    "expect_column_type_to_be": _type,
+    "expect_column_values_to_be_in_type_list": _type_list,
+}
+
+
+class RowChecks:
+    """A per-row suite, compiled once: `failures(frame)` gives the rows that fail and why."""
+
+    def __init__(self, expectations: list[Expectation]) -> None:
+        self.table: list[tuple[str, dict[str, Any]]] = []
+        self.rows: list[tuple[str, dict[str, Any], str]] = []
+        for expectation in expectations:
+            config = expectation.configuration
+            kind, kwargs = config.type, dict(config.kwargs)
+            if kwargs.get("mostly", 1) != 1:
+                raise ValueError(f"{kind} on {kwargs.get('column')}: `mostly` describes a data set, not a row")
+            if kind in TABLE_LEVEL:
+                self.table.append((kind, kwargs))
+            elif kind in ROW_LEVEL:
+                self.rows.append((kind, kwargs, why(kind, kwargs)))
+            else:
+                raise ValueError(f"{kind}: not an expectation one row can be checked against")
+
+    def failures(self, frame: pd.DataFrame) -> tuple[list[Failure], list[str]]:
+        """Failures by row (in row then expectation order), and the table-level expectations
+        that failed (then no row is checked: the columns are not the contract's)."""
+        whole = [
+            f"{kind}" + (f" on {kwargs['column']}" if "column" in kwargs else "")
+            for kind, kwargs in self.table
+            if not TABLE_LEVEL[kind](frame, kwargs)
+        ]
+        if whole:
+            return [], whole
+        found: list[Failure] = []
+        for kind, kwargs, reason in self.rows:
+            values = frame[kwargs["column"]]
+            mask = ROW_LEVEL[kind](values, kwargs)
+            if mask.any():
+                found += [
+                    Failure(int(row), kwargs["column"], _plain(value), reason)
+                    for row, value in zip(frame.index[mask], values[mask], strict=True)
+                ]
+        found.sort(key=lambda failure: failure.row)
+        return found, []
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON can carry it (numpy scalars as Python ones, missing as None)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    return value.item() if isinstance(value, np.generic) else value
