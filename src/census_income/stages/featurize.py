@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from census_income.config import FeaturizeConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.inputs import check_splits
-from census_income.contracts.suites import features_suite
+from census_income.contracts.model_suites import features_suite
 from census_income.data.split import SPLITS
 from census_income.io import ParquetChunks, atomic_path, dump_model, read_parquet
+from census_income.modeling.config import FeaturizeConfig
 from census_income.modeling.features import featurize_chunks, fit_featurizer
 from census_income.stages.harness import StageRun, run_stage
 

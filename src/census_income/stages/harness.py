@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from census_income.config import PANDAS_ENGINE, read_composed
+from census_income.config import read_composed
+from census_income.engines import PANDAS_ENGINE
 from census_income.errors import ConfigError, PipelineError
 from census_income.paths import PARAMS_FILE, log_file
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from census_income.config import IngestConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.suites import raw_suite, stored_as_integers, typed_suite
+from census_income.data.config import IngestConfig
 from census_income.data.ingest import parse_source
 from census_income.data.prepare import prepare
 from census_income.io import read_source, write_parquet

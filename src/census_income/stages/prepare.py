@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from census_income.config import PrepareConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.inputs import check_raw_part
 from census_income.contracts.suites import prepared_suite, stored_as_integers
+from census_income.data.config import PrepareConfig
 from census_income.data.prepare import prepare, unlabelled
 from census_income.io import read_parquet, write_parquet
 from census_income.stages.harness import StageRun, run_stage

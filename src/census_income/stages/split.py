@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from census_income.config import SplitStageConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.inputs import check_prepared, check_split_parts
+from census_income.data.config import SplitStageConfig
 from census_income.data.split import split
 from census_income.io import atomic_path, read_parquet, write_parquet
 from census_income.stages.harness import StageRun, run_stage
