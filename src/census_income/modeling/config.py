@@ -12,6 +12,7 @@ from census_income.contracts.validation import GateMode, MetricsValidation, Spli
 from census_income.data.spec import Contract, Schema
 from census_income.engines import PANDAS_ENGINE, EngineConfig
 
+# ------------------------------------------------------------------ features
 CategoricalEncoding = Literal["onehot", "ordinal"]
 
 
@@ -57,6 +58,7 @@ class EvaluateConfig(Strict):
     curve_max_points: int = Field(1000, gt=1)
 
 
+# ------------------------------------------------------ what each stage reads
 class FeaturizeConfig(StageConfig):
     PARAMS: ClassVar[dict[str, str]] = {
         "features": "features",
