@@ -473,7 +473,7 @@ def test_a_gate_imports_great_expectations_in_the_background_and_checks_while_it
     code = (
         "import sys, threading, pandas as pd\n"
         "from census_income.contracts.gate import Gate, start_import\n"
-        "from census_income.contracts.suites import predictions_suite\n"
+        "from census_income.contracts.model_suites import predictions_suite\n"
         "from census_income.stages.harness import StageRun\n"
         "gate = Gate('unit', StageRun(stage='unit'), 'fail')\n"
         "thread = start_import()\n"
