@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from census_income.compose import compose_params
-from census_income.config import PandasEngineConfig, PrepareConfig, SparkEngineConfig
+from census_income.data.config import PrepareConfig
+from census_income.engines import PandasEngineConfig, SparkEngineConfig
 from census_income.errors import ConfigError
 from tests.conftest import REPO_ROOT
 
