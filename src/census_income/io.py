@@ -174,10 +174,8 @@ def read_source(uri: str) -> bytes:
 
 def source_failures() -> tuple[type[Exception], ...]:
     """What reading a source through fsspec raises: OS errors, an unknown protocol (ValueError) or
-    one not installed (ImportError), and what S3 and HTTP clients pass through (no credentials).
-
-    Called in an `except` clause, so after the failure: a client's errors count only when the
-    client was loaded (a pandas stage blocks botocore, and a local read never loads it)."""
+    one not installed (ImportError), and what S3 and HTTP clients pass through (no credentials):
+    those only when loaded (this runs after the failure; a pandas stage blocks botocore)."""
     failures: list[type[Exception]] = [OSError, ValueError, ImportError]
     if (botocore := sys.modules.get("botocore.exceptions")) is not None:
         failures.append(botocore.BotoCoreError)

@@ -76,7 +76,8 @@ GATED_STAGE = """
 import sys
 import pandas as pd
 from typing import ClassVar
-from census_income.config import EngineConfig, StageConfig
+from census_income.config import StageConfig
+from census_income.engines import EngineConfig
 from census_income.contracts.gate import Gate
 from census_income.stages.harness import run_stage
 
