@@ -29,8 +29,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO_ROOT, project_env, run
-from tests.e2e.test_promote import bash_blocks
 from tests.e2e.project import Project
+from tests.e2e.test_promote import bash_blocks
 
 pytestmark = pytest.mark.slow
 
