@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ import yaml
 
 from census_income import config
 from census_income.compose import compose_params
+from census_income.data.config import SplitConfig
 from census_income.errors import ConfigError
+from census_income.modeling.config import TrainConfig
 from census_income.modeling.models import build_estimator
 from tests.conftest import REPO_ROOT
 
@@ -37,15 +40,15 @@ def group_options() -> list[str]:
 
 
 def stage_loads() -> dict[str, tuple[str, dict[str, str]]]:
-    """`stage -> (config class name, {field: dotted key})`: the config class whose `load()` each
-    stage module calls, and the keys that class declares in `PARAMS`."""
+    """`stage -> (config class name, {field: dotted key})`: the config class each stage module
+    hands the harness (`run_stage(name, body, <ConfigClass>, paths)`), and the keys it declares in `PARAMS`."""
     found = {}
     for module in sorted(STAGES.glob("*.py")):
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
-            called = node.func if isinstance(node, ast.Call) else None
-            if isinstance(called, ast.Attribute) and called.attr == "load" and isinstance(called.value, ast.Name):
-                class_name = called.value.id
-                found[module.stem] = (class_name, getattr(config, class_name).PARAMS)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "run_stage":
+                class_name = ast.unparse(node.args[2])
+                loaded = getattr(importlib.import_module(f"census_income.stages.{module.stem}"), class_name)
+                found[module.stem] = (class_name, loaded.PARAMS)
     return found
 
 
@@ -83,8 +86,8 @@ def test_committed_params_equal_the_composition_of_conf(tmp_path: Path) -> None:
 def test_the_stage_loads_were_found() -> None:
     loads = stage_loads()
     assert {"ingest", "prepare", "split", "featurize", "train", "evaluate"} <= set(loads)
-    for class_name, keys in loads.values():
-        assert isinstance(getattr(config, class_name), type) and keys
+    for stage, (class_name, keys) in loads.items():
+        assert class_name.endswith("Config") and (keys or stage == "environment"), stage  # it reads no params
 
 
 def from_description(dotted: str) -> bool:
@@ -131,23 +134,23 @@ def test_every_option_composes_and_validates(tmp_path: Path, override: str) -> N
     for stage, (class_name, _) in stage_loads().items():
         if stage == "generate" and not params["data"]["generate"]:
             continue  # no generate stage for real data sets
-        loaded = getattr(config, class_name).load(path)
-        assert isinstance(loaded, getattr(config, class_name)), stage
+        config_type = getattr(importlib.import_module(f"census_income.stages.{stage}"), class_name)
+        assert isinstance(config_type.load(path), config_type), stage
 
 
 def test_overrides_reach_the_typed_config(tmp_path: Path) -> None:
     """What `dvc exp run -S model=random_forest -S model.n_estimators=50` composes."""
     path, _ = compose(tmp_path, "model=random_forest", "model.n_estimators=50", "split=stratified")
-    train = config.TrainConfig.load(path)
+    train = TrainConfig.load(path)
     assert train.model.estimator == "sklearn.ensemble.RandomForestClassifier"
     assert train.model.arguments["n_estimators"] == 50
-    split = config.load(config.SplitConfig, path, method="split.method")
+    split = config.load(SplitConfig, path, method="split.method")
     assert split.method == "stratified"
 
 
 def test_a_bad_override_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
     path, _ = compose(tmp_path, "model=random_forest", "model.n_estimators=-3")
-    train = config.TrainConfig.load(path)  # arguments are checked against the estimator itself
+    train = TrainConfig.load(path)  # arguments are checked against the estimator itself
     with pytest.raises(
         ConfigError, match=r"^params\.yaml: model\.n_estimators: must be an int in the range \[1, inf\)"
     ):

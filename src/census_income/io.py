@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,11 +174,14 @@ def read_source(uri: str) -> bytes:
 
 def source_failures() -> tuple[type[Exception], ...]:
     """What reading a source through fsspec raises: OS errors, an unknown protocol (ValueError) or
-    one not installed (ImportError), and what S3 and HTTP clients pass through (no credentials)."""
-    from aiohttp import ClientError  # both installed with dvc-s3
-    from botocore.exceptions import BotoCoreError
-
-    return (OSError, ValueError, ImportError, BotoCoreError, ClientError)
+    one not installed (ImportError), and what S3 and HTTP clients pass through (no credentials):
+    those only when loaded (this runs after the failure; a pandas stage blocks botocore)."""
+    failures: list[type[Exception]] = [OSError, ValueError, ImportError]
+    if (botocore := sys.modules.get("botocore.exceptions")) is not None:
+        failures.append(botocore.BotoCoreError)
+    if (aiohttp := sys.modules.get("aiohttp")) is not None:
+        failures.append(aiohttp.ClientError)
+    return tuple(failures)
 
 
 def source_error(what: str, uri: str, exc: BaseException) -> SourceError:

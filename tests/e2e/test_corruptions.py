@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from census_income.config import IngestConfig, PrepareConfig, SplitStageConfig
+from census_income.data.config import IngestConfig, PrepareConfig, SplitStageConfig
 from census_income.errors import PipelineError
 from census_income.stages.engine import PandasEngine
 from census_income.stages.harness import StageRun

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from census_income.config import SplitStageConfig
+from census_income.data.config import SplitStageConfig
 from census_income.errors import GateError
 from census_income.repo.lineage import dvc_md5, matches_lock
 from census_income.stages.harness import StageRun

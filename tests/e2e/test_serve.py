@@ -29,8 +29,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO_ROOT, project_env, run
+from tests.e2e.project import Project
 from tests.e2e.test_promote import bash_blocks
-from tests.e2e.versioning import commit_all
 
 pytestmark = pytest.mark.slow
 
@@ -59,12 +59,12 @@ class Registry:
 def registry(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Registry:
     project = tmp_path_factory.mktemp("serve") / "project"
     shutil.copytree(reproduced_template, project, symlinks=True)
-    commit_all(project, "reproduced: the default model")
+    Project(project).commit("reproduced: the default model")
     cli(project, "register", "--version", "v1.0.0")
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("  threshold: 0.5\n", "  threshold: 0.45\n"))
     run(["dvc", "repro", "--quiet"], project)  # evaluate only
-    commit_all(project, "a lower decision threshold")
+    Project(project).commit("a lower decision threshold")
     cli(project, "register", "--bump", "minor")
     cli(project, "promote", "v1.0.0", "prod")
     cli(project, "promote", "v1.1.0", "prod")
@@ -382,7 +382,7 @@ def test_sighup_reloads_refuses_an_unverified_version_and_shutdown_finishes_requ
         wait_for_version(second, "v1.1.0")
 
         # a version not tagged by `register` put in prod by gto itself: refused, v1.1.0 keeps serving
-        unverified = commit_all(project, "the same model, tagged by hand")
+        unverified = Project(project).commit("the same model, tagged by hand")
         run(["gto", "register", NAME, unverified, "--version", "v2.0.0"], project)
         run(["gto", "assign", NAME, "--version", "v2.0.0", "--stage", "prod"], project)
         second.process.send_signal(signal.SIGHUP)

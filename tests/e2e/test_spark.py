@@ -17,17 +17,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from census_income.config import (
-    FeaturizeConfig,
-    IngestConfig,
-    SparkEngineConfig,
-    SplitConfig,
-    SplitStageConfig,
-)
+from census_income.data.config import IngestConfig, SplitConfig, SplitStageConfig
 from census_income.data.ingest import parse_source
 from census_income.data.prepare import PART, prepare
 from census_income.data.split import SPLITS, split
+from census_income.engines import SparkEngineConfig
 from census_income.errors import GateError, PipelineError
+from census_income.modeling.config import FeaturizeConfig
 from census_income.modeling.features import featurize, fit_featurizer
 from census_income.spark.session import missing_requirement
 from tests.conftest import REPO_ROOT, run

@@ -15,19 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from census_income.config import (
-    Bounds,
-    CategoricalSpec,
-    Contract,
-    FeaturesConfig,
-    Label,
-    ModelConfig,
-    NumericSpec,
-    Schema,
-    SourceFormat,
-    SplitConfig,
-)
+from census_income.data.config import SplitConfig
 from census_income.data.prepare import prepare
+from census_income.data.spec import Bounds, CategoricalSpec, Contract, Label, NumericSpec, Schema, SourceFormat
+from census_income.modeling.config import FeaturesConfig, ModelConfig
 from tests.conftest import REPO_ROOT
 
 FORMAT = SourceFormat(

@@ -10,17 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from census_income.config import (
-    CARD_KEY,
-    SPEC_KEYS,
-    FeaturizeConfig,
-    SplitStageConfig,
-    StageConfig,
-    TrainConfig,
-    read_params,
-    to_snake_case,
-)
+from census_income.config import CARD_KEY, SPEC_KEYS, StageConfig, read_params, to_snake_case
+from census_income.data.config import SplitStageConfig
 from census_income.errors import ConfigError
+from census_income.modeling.config import FeaturizeConfig, TrainConfig
 from tests.conftest import REPO_ROOT
 
 Params = dict[str, Any]

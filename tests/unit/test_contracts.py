@@ -14,33 +14,28 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from census_income.config import (
-    DataValidation,
-    FeaturesConfig,
-    GateMode,
-    MetricsValidation,
-    NumericSpec,
-    Schema,
-    SourceFormat,
-    SplitValidation,
-)
 from census_income.contracts.gate import Gate, failure_report
-from census_income.contracts.suites import (
+from census_income.contracts.model_suites import (
     features_suite,
     metrics_suite,
     predictions_suite,
+    slice_gap_suite,
+    slice_gaps,
+)
+from census_income.contracts.profile import split_suite
+from census_income.contracts.suites import (
     prepared_suite,
     raw_schema_suite,
     raw_suite,
-    slice_gap_suite,
-    slice_gaps,
-    split_suite,
     stored_as_integers,
     table_schema_suite,
     typed_suite,
 )
+from census_income.contracts.validation import DataValidation, GateMode, MetricsValidation, SplitValidation
 from census_income.data.prepare import prepare
+from census_income.data.spec import NumericSpec, Schema, SourceFormat
 from census_income.errors import GateError
+from census_income.modeling.config import FeaturesConfig
 from census_income.stages.harness import StageRun
 from tests.unit.conftest import CONTRACT, FORMAT, SCHEMA, raw_part
 
@@ -479,7 +474,7 @@ def test_a_gate_imports_great_expectations_in_the_background_and_checks_while_it
     code = (
         "import sys, threading, pandas as pd\n"
         "from census_income.contracts.gate import Gate, start_import\n"
-        "from census_income.contracts.suites import predictions_suite\n"
+        "from census_income.contracts.model_suites import predictions_suite\n"
         "gate = Gate('unit', 'fail')\n"
         "thread = start_import()\n"
         "assert thread is not threading.main_thread() and start_import() is thread\n"

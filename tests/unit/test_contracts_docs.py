@@ -10,7 +10,7 @@ import pytest
 
 from census_income.contracts.docs import build_data_docs, main
 from census_income.contracts.gate import Gate
-from census_income.contracts.suites import predictions_suite
+from census_income.contracts.model_suites import predictions_suite
 from census_income.errors import GateError
 
 

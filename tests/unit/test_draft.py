@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from census_income.config import Contract, DataValidation, Schema, SourceFormat
 from census_income.contracts.gate import Gate
 from census_income.contracts.suites import prepared_suite, raw_suite, stored_as_integers
+from census_income.contracts.validation import DataValidation
 from census_income.data.draft import draft, sniff_format, write_draft
 from census_income.data.ingest import parse_source
 from census_income.data.prepare import prepare
+from census_income.data.spec import Contract, Schema, SourceFormat
 from census_income.errors import ConfigError
 
 ROWS = [

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from census_income.compose import compose_params
-from census_income.config import PandasEngineConfig, PrepareConfig, SparkEngineConfig
+from census_income.data.config import PrepareConfig
+from census_income.engines import PandasEngineConfig, SparkEngineConfig
 from census_income.errors import ConfigError
 from tests.conftest import REPO_ROOT
 
@@ -75,7 +76,8 @@ GATED_STAGE = """
 import sys
 import pandas as pd
 from typing import ClassVar
-from census_income.config import EngineConfig, StageConfig
+from census_income.config import StageConfig
+from census_income.engines import EngineConfig
 from census_income.contracts.gate import Gate
 from census_income.stages.harness import run_stage
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from census_income.config import FeaturesConfig, Schema
+from census_income.data.spec import Schema
+from census_income.modeling.config import FeaturesConfig
 from census_income.modeling.evaluation import (
     METRICS,
     classification_metrics,

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from census_income.config import FeaturesConfig, Schema
+from census_income.data.spec import Schema
+from census_income.modeling.config import FeaturesConfig
 from census_income.modeling.features import featurize, featurize_chunks, fit_featurizer
 
 

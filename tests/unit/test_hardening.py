@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from census_income.cli import main
-from census_income.config import SourceFormat, read_params
+from census_income.config import read_params
 from census_income.contracts.gate import KEPT_CHARS, KEPT_VALUES, sampled
+from census_income.data.spec import SourceFormat
 from census_income.errors import ConfigError, InputError, PipelineError, SourceError
 from census_income.io import RunFiles, atomic_path, dump_model, load_model, load_model_bytes, read_source
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from census_income.config import SourceFormat
 from census_income.data.ingest import parse_source
+from census_income.data.spec import SourceFormat
 from census_income.errors import SourceError
 
 FMT = SourceFormat(columns=["age", "workclass", "income"], comment="|")

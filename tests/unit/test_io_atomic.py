@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -120,3 +122,21 @@ def test_read_source_local_and_missing(tmp_path: Path) -> None:
     assert read_source(str(source)) == b"1,2\n"
     with pytest.raises(SourceError, match=r"^source .*nowhere\.data: not found$"):
         read_source(str(tmp_path / "nowhere.data"))
+
+
+def test_a_missing_source_is_one_error_in_a_process_that_blocks_the_s3_client(tmp_path: Path) -> None:
+    """A pandas stage blocks botocore; naming what S3 raises must not import it (it did: a traceback)."""
+    code = (
+        "import sys\n"
+        "from census_income.stages.harness import UNUSED_ON_PANDAS, skip_imports\n"
+        "skip_imports(UNUSED_ON_PANDAS)\n"
+        "from census_income.errors import SourceError\n"
+        "from census_income.io import read_source\n"
+        "try:\n"
+        f"    read_source({str(tmp_path / 'missing.csv')!r})\n"
+        "except SourceError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert "missing.csv" in result.stdout and "not found" in result.stdout

@@ -11,7 +11,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from census_income.compose import compose_params
-from census_income.config import FeaturesConfig, ModelConfig, Schema, TrainConfig
+from census_income.data.spec import Schema
+from census_income.modeling.config import FeaturesConfig, ModelConfig, TrainConfig
 from census_income.modeling.features import featurize, fit_featurizer
 from census_income.modeling.models import build_estimator, fit_model, native_categorical
 from tests.conftest import REPO_ROOT

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from census_income.config import FeaturesConfig, ModelConfig
 from census_income.errors import ConfigError
+from census_income.modeling.config import FeaturesConfig, ModelConfig
 from census_income.modeling.features import featurize, fit_featurizer
 from census_income.modeling.models import build_estimator, fit_model, native_categorical, scoring_pipeline
 from tests.unit.conftest import SCHEMA, needs_estimator

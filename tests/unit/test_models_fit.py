@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from census_income.config import FeaturesConfig, ModelConfig, Schema
+from census_income.data.spec import Schema
 from census_income.errors import ConfigError
+from census_income.modeling.config import FeaturesConfig, ModelConfig
 from census_income.modeling.features import featurize, fit_featurizer
 from census_income.modeling.models import build_estimator, fit_model, scoring_pipeline
 from tests.conftest import REPO_ROOT

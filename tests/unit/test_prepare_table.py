@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from census_income.config import Label, Schema, SourceFormat
 from census_income.data.prepare import PART, ROW_ID, prepare, unlabelled
+from census_income.data.spec import Label, Schema, SourceFormat
 from census_income.errors import PipelineError
 
 

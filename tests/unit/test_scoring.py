@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from census_income.config import EvaluateConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.suites import input_prepared_suite, input_suite
 from census_income.data.prepare import prepare_features
 from census_income.errors import GateError
+from census_income.modeling.config import EvaluateConfig
 from census_income.modeling.features import fit_featurizer
 from census_income.modeling.models import build_estimator, fit_model, scoring_pipeline
 from census_income.serving.predict import gate_keep, rejected_rows

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from census_income.config import Schema, SourceFormat, SplitConfig
+from census_income.data.config import SplitConfig
 from census_income.data.prepare import PART, ROW_ID, prepare
+from census_income.data.spec import Schema, SourceFormat
 from census_income.data.split import SPLITS, split
 from census_income.errors import PipelineError
 

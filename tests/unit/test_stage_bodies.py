@@ -20,22 +20,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from census_income.config import (
-    PANDAS_ENGINE,
-    DataValidation,
-    EvaluateConfig,
-    EvaluateStageConfig,
-    FeaturizeConfig,
-    IngestConfig,
-    MetricsValidation,
-    PrepareConfig,
-    SparkEngineConfig,
-    SplitConfig,
-    SplitStageConfig,
-    SplitValidation,
-    TrainConfig,
-)
+from census_income.contracts.validation import DataValidation, MetricsValidation, SplitValidation
+from census_income.data.config import IngestConfig, PrepareConfig, SplitConfig, SplitStageConfig
+from census_income.engines import PANDAS_ENGINE, SparkEngineConfig
 from census_income.errors import GateError, PipelineError
+from census_income.modeling.config import EvaluateConfig, EvaluateStageConfig, FeaturizeConfig, TrainConfig
 from census_income.stages.engine import PandasEngine, engine_for
 from census_income.stages.evaluate import evaluate_stage
 from census_income.stages.featurize import featurize_stage

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from census_income.config import Label, Schema, SourceFormat, SynthesisConfig
+from census_income.data.config import SynthesisConfig
+from census_income.data.spec import Label, Schema, SourceFormat
 from census_income.data.synthetic import synthesize
 
 FORMAT = SourceFormat(columns=["age", "work-class", "fnlwgt", "income"])

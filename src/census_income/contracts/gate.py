@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from census_income.config import GateMode
+from census_income.contracts.validation import GateMode
 from census_income.errors import GateError
 from census_income.io import atomic_path, write_json
 from census_income.paths import gate_results_dir
@@ -191,7 +191,7 @@ class Gate:
         # a Spark frame (engine=spark) goes through GX's Spark data source, its dtypes named as Spark's
         on_spark = type(frame).__module__.startswith("pyspark.")
         if on_spark:
-            from census_income.contracts.suites import for_spark
+            from census_income.contracts.on_spark import for_spark
 
             frame, expectations = for_spark(frame, expectations)
         sources = context.data_sources

@@ -12,17 +12,13 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from census_income.contracts.suites import (
-    prepared_suite,
-    raw_schema_suite,
-    raw_suite,
-    split_suite,
-    table_schema_suite,
-)
+from census_income.contracts.profile import Profiler, reference_profile, split_suite
+from census_income.contracts.suites import prepared_suite, raw_schema_suite, raw_suite, table_schema_suite
 
 if TYPE_CHECKING:
-    from census_income.config import EvaluateStageConfig, FeaturizeConfig, PrepareConfig, SplitStageConfig
     from census_income.contracts.gate import Frame, Gate
+    from census_income.data.config import PrepareConfig, SplitStageConfig
+    from census_income.modeling.config import EvaluateStageConfig, FeaturizeConfig
 
 
 def check_raw_part(gate: Gate, frame: Frame, path: Path, cfg: PrepareConfig, integer_columns: frozenset[str]) -> None:
@@ -47,21 +43,30 @@ def check_prepared(gate: Gate, table: Frame, source: str | Path, cfg: SplitStage
     )
 
 
-def check_split_parts(gate: Gate, parts: Mapping[str, Frame], cfg: SplitStageConfig) -> None:
-    """The parts split is about to write, each as suite `split-<name>`, against train."""
+def check_split_parts(
+    gate: Gate, parts: Mapping[str, Frame], cfg: SplitStageConfig, profiler: Profiler = reference_profile
+) -> None:
+    """The parts split is about to write, each as suite `split-<name>`, against train (which
+    `profiler` profiles: the engine's, pandas by default)."""
     for name, part in parts.items():
-        gate.check(f"split-{name}", part, split_suite, parts["train"], cfg.schema_, cfg.contract, cfg.split_rules)
+        reference = parts["train"]
+        gate.check(f"split-{name}", part, split_suite, reference, cfg.schema_, cfg.contract, cfg.split_rules, profiler)
 
 
 def check_splits(
-    gate: Gate, splits: Mapping[str, Frame], source: str | Path, cfg: FeaturizeConfig | EvaluateStageConfig
+    gate: Gate,
+    splits: Mapping[str, Frame],
+    source: str | Path,
+    cfg: FeaturizeConfig | EvaluateStageConfig,
+    profiler: Profiler = reference_profile,
 ) -> None:
-    """The parts split wrote (the folder `source`), each as suite `split-<name>`, against train."""
+    """The parts split wrote (the folder `source`), each as suite `split-<name>`, against train
+    (which `profiler` profiles: the engine's, pandas by default)."""
     for name, frame in splits.items():
         gate.check_input(
             f"split-{name}",
             frame,
             source,
-            full=partial(split_suite, splits["train"], cfg.schema_, cfg.contract, cfg.split_rules),
+            full=partial(split_suite, splits["train"], cfg.schema_, cfg.contract, cfg.split_rules, profiler),
             schema=partial(table_schema_suite, cfg.schema_),
         )

@@ -1,40 +1,30 @@
-"""The expectation suites, one function per boundary, built from configuration.
+"""The data's expectation suites, one function per boundary (raw, typed, prepared, rows to
+score), built from configuration.
 
 Nothing here is specific to one data set: column names, allowed values and ranges
-come from the data set's `contract`, thresholds from `validation`.
+come from the data set's `contract`, thresholds from `validation`. The split's suite
+is in `profile`, the model's in `model_suites`; `on_spark` translates any of them for a
+Spark frame.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from census_income.config import (
-    Contract,
-    DataValidation,
-    MetricsValidation,
-    Schema,
-    SourceFormat,
-    SplitValidation,
-    to_snake_case,
-)
+from census_income.config import to_snake_case
+from census_income.contracts import expectation_classes
+from census_income.contracts.validation import DataValidation
 from census_income.data.prepare import PART, ROW_ID
+from census_income.data.spec import Contract, Schema, SourceFormat
 
 if TYPE_CHECKING:
     from great_expectations.expectations.expectation import Expectation
 
 INTEGER_TEXT = r"^-?\d+$"
 DECIMAL_TEXT = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
-
-
-def _gxe() -> Any:
-    import great_expectations.expectations as gxe
-
-    return gxe
 
 
 def stored_as_integers(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> frozenset[str]:
@@ -62,7 +52,7 @@ def raw_suite(
     """A source as delivered: columns, row count, completeness, number format (integer
     text, or an integer type where the source stores types), allowed values (the missing
     marker allowed up to its share), label values, duplicates."""
-    gxe = _gxe()
+    gxe = expectation_classes()
     expectations = [
         gxe.ExpectTableColumnsToMatchSet(column_set=fmt.columns, exact_match=True),
         gxe.ExpectTableRowCountToBeBetween(min_value=contract.rows.min, max_value=contract.rows.max),
@@ -99,7 +89,7 @@ def _raw_value_checks(
 ) -> list[Expectation]:
     """Number format (or integer type) and allowed values of the delivered columns; the
     missing marker's share too, unless `per_row` keeps only what a single row can fail."""
-    gxe = _gxe()
+    gxe = expectation_classes()
     by_snake = {to_snake_case(c): c for c in fmt.columns}
     expectations = []
     for name in schema.numeric:
@@ -139,7 +129,7 @@ def _raw_value_checks(
 
 def raw_schema_suite(fmt: SourceFormat) -> list[Expectation]:
     """A raw part that passed the raw contract in ingest: the source's columns, not empty."""
-    gxe = _gxe()
+    gxe = expectation_classes()
     return [
         gxe.ExpectTableColumnsToMatchSet(column_set=fmt.columns, exact_match=True),
         gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=None),
@@ -149,7 +139,7 @@ def raw_schema_suite(fmt: SourceFormat) -> list[Expectation]:
 def prepared_suite(schema: Schema, contract: Contract, rules: DataValidation) -> list[Expectation]:
     """The typed table: columns and dtypes, ranges, allowed values, missing shares,
     label rate, unique row ids, duplicates."""
-    gxe = _gxe()
+    gxe = expectation_classes()
     label = schema.target
     expectations = [
         *_table_schema(schema),
@@ -171,7 +161,7 @@ def typed_suite(schema: Schema, contract: Contract, rules: DataValidation) -> li
     """A raw part in its typed form, for what the text cannot show: dtypes, numeric ranges, the
     label's values and rate. (Allowed values, missing shares and duplicates: the raw suite
     checks them on the text; the prepared suite again on the whole table prepare writes.)"""
-    gxe = _gxe()
+    gxe = expectation_classes()
     label = schema.target
     expectations = [
         *table_schema_suite(schema),
@@ -190,7 +180,7 @@ def typed_suite(schema: Schema, contract: Contract, rules: DataValidation) -> li
 def table_schema_suite(schema: Schema) -> list[Expectation]:
     """A prepared table or split part that passed its full contract where it was written:
     the columns in order, their dtypes, not empty."""
-    gxe = _gxe()
+    gxe = expectation_classes()
     return [
         *_table_schema(schema),
         *(gxe.ExpectColumnTypeToBe(column=name, type_="category") for name in schema.categorical),
@@ -201,7 +191,7 @@ def table_schema_suite(schema: Schema) -> list[Expectation]:
 
 def _table_schema(schema: Schema) -> list[Expectation]:
     """Column order and the dtypes of the row id and the label (the features' come with their values)."""
-    gxe = _gxe()
+    gxe = expectation_classes()
     return [
         gxe.ExpectTableColumnsToMatchOrderedList(column_list=[ROW_ID, PART, *schema.features, schema.target]),
         gxe.ExpectColumnTypeToBe(column=ROW_ID, type_="int64"),
@@ -212,7 +202,7 @@ def _table_schema(schema: Schema) -> list[Expectation]:
 def _prepared_value_checks(schema: Schema, contract: Contract, per_row: bool = False) -> list[Expectation]:
     """Dtypes, allowed values, ranges and completeness of the typed feature columns; missing
     shares too, unless `per_row` keeps only what a single row can fail."""
-    gxe = _gxe()
+    gxe = expectation_classes()
     expectations = []
     for name in schema.categorical:
         expectations.append(gxe.ExpectColumnTypeToBe(column=name, type_="category"))
@@ -244,7 +234,7 @@ def input_suite(
     source's columns, none empty, and the raw contract's checks that one row can fail on its
     own. Row count, duplicates and missing shares describe a data set, not a row: scoring
     reports them as drift instead."""
-    gxe = _gxe()
+    gxe = expectation_classes()
     columns = [c for c in fmt.columns if c != schema.label.column]
     return [
         gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True),
@@ -256,153 +246,8 @@ def input_suite(
 def input_prepared_suite(schema: Schema, contract: Contract) -> list[Expectation]:
     """Typed rows to score: the feature columns in order, and the prepared contract's dtypes,
     allowed values, ranges and completeness, row by row."""
-    gxe = _gxe()
+    gxe = expectation_classes()
     return [
         gxe.ExpectTableColumnsToMatchOrderedList(column_list=schema.features),
         *_prepared_value_checks(schema, contract, per_row=True),
     ]
-
-
-def split_suite(
-    reference: pd.DataFrame | Any, schema: Schema, contract: Contract, rules: SplitValidation
-) -> list[Expectation]:
-    """A split against train as the reference (a pandas or a Spark frame): same columns, label
-    rate and the quantiles of the contract's distribution columns within tolerance of train's."""
-    gxe = _gxe()
-    label = schema.target
-    profile = reference_profile(reference, label, contract.distribution, rules.quantiles)
-    rate = profile.rate
-    expectations = [
-        gxe.ExpectTableColumnsToMatchOrderedList(column_list=profile.columns),
-        gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=None),
-        gxe.ExpectColumnMeanToBeBetween(
-            column=label,
-            min_value=round(rate - rules.label_rate_tolerance, 6),
-            max_value=round(rate + rules.label_rate_tolerance, 6),
-        ),
-    ]
-    for name in contract.distribution:
-        integer, quantiles, spread = profile.distribution[name]
-        width = rules.quantile_tolerance * float(spread or 1.0)
-        if integer:
-            # a quantile of whole numbers moves in steps of one: allow at least one step
-            width = max(width, 1.0)
-        expectations.append(
-            gxe.ExpectColumnQuantileValuesToBeBetween(
-                column=name,
-                quantile_ranges={
-                    "quantiles": list(rules.quantiles),
-                    "value_ranges": [[round(q - width, 6), round(q + width, 6)] for q in quantiles],
-                },
-                allow_relative_error=False,
-            )
-        )
-    return expectations
-
-
-@dataclass(frozen=True)
-class ReferenceProfile:
-    """What `split_suite` needs of train: its columns, label rate, and per distribution column
-    whether it holds integers, its quantiles and its spread (q90 - q10)."""
-
-    columns: list[str]
-    rate: float
-    distribution: dict[str, tuple[bool, list[float], float]]
-
-
-def reference_profile(
-    reference: pd.DataFrame | Any, label: str, columns: list[str], quantiles: list[float]
-) -> ReferenceProfile:
-    """The profile of a pandas frame, or of a Spark frame computed on Spark (engine=spark)."""
-    if not isinstance(reference, pd.DataFrame):
-        from census_income.spark.gates import reference_profile as on_spark
-
-        return on_spark(reference, label, columns, quantiles)
-    distribution = {}
-    for name in columns:
-        values = reference[name].dropna().astype("float64")
-        distribution[name] = (
-            pd.api.types.is_integer_dtype(reference[name].dtype),
-            [float(q) for q in values.quantile(quantiles)],
-            float(values.quantile(0.9) - values.quantile(0.1)),
-        )
-    return ReferenceProfile(list(reference.columns), float(reference[label].mean()), distribution)
-
-
-# pandas dtypes the suites name, and the Spark types of the same columns (engine=spark). GX's
-# Spark mean refuses ByteType (GX 1.24), so `for_spark` widens int8 columns to IntegerType.
-SPARK_TYPES = {"int64": "LongType", "int8": "IntegerType", "category": "StringType"}
-
-
-def for_spark(frame: Any, expectations: list[Expectation]) -> tuple[Any, list[Expectation]]:
-    """The same expectations for a Spark frame: dtype names translated to Spark's, and its
-    8-bit integer columns widened to 32 bits (what the translated names expect)."""
-    from pyspark.sql.types import ByteType
-
-    gxe = _gxe()
-    narrow = [f.name for f in frame.schema.fields if isinstance(f.dataType, ByteType)]
-    if narrow:
-        frame = frame.withColumns({name: frame[name].cast("int") for name in narrow})
-    return frame, [
-        gxe.ExpectColumnTypeToBe(column=e.column, type_=SPARK_TYPES.get(e.type_, e.type_))
-        if isinstance(e, gxe.ExpectColumnTypeToBe)
-        else e
-        for e in expectations
-    ]
-
-
-def features_suite(columns: list[str], rows: int, schema: Schema) -> list[Expectation]:
-    """Model features: the columns fitted on train, one row per input row, imputed numeric
-    columns without missing values, a binary label. (Encoded categorical columns cannot
-    be missing by construction; checking each of them would multiply the gate's cost.)"""
-    gxe = _gxe()
-    label = schema.target
-    expectations = [
-        gxe.ExpectTableColumnsToMatchOrderedList(column_list=columns),
-        gxe.ExpectTableRowCountToBeBetween(min_value=rows, max_value=rows),
-        gxe.ExpectColumnValuesToBeInSet(column=label, value_set=[0, 1]),
-    ]
-    expectations += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in schema.numeric if c in columns]
-    return expectations
-
-
-def predictions_suite(rows: int) -> list[Expectation]:
-    """Scores: one per input row, probabilities in [0, 1], none missing."""
-    gxe = _gxe()
-    return [
-        gxe.ExpectTableRowCountToBeBetween(min_value=rows, max_value=rows),
-        gxe.ExpectColumnValuesToNotBeNull(column="score"),
-        gxe.ExpectColumnValuesToBeBetween(column="score", min_value=0.0, max_value=1.0),
-    ]
-
-
-def metrics_suite(rules: MetricsValidation) -> list[Expectation]:
-    """The model-quality gate on the test split's metrics (one row)."""
-    gxe = _gxe()
-    return [
-        gxe.ExpectColumnValuesToBeBetween(column="roc_auc", min_value=rules.min_roc_auc, max_value=1.0),
-        gxe.ExpectColumnValuesToBeBetween(column="error_rate", min_value=0.0, max_value=rules.max_error_rate),
-    ]
-
-
-def slice_gap_suite(rules: MetricsValidation) -> list[Expectation]:
-    """No large-enough slice's metric is further than `max_slice_gap` from the overall one."""
-    gxe = _gxe()
-    return [gxe.ExpectColumnValuesToBeBetween(column="gap", min_value=0.0, max_value=rules.max_slice_gap)]
-
-
-def slice_gaps(
-    slices: Mapping[str, Mapping[str, Mapping[str, float | None]]],
-    overall: Mapping[str, float | None],
-    rules: MetricsValidation,
-) -> pd.DataFrame:
-    """One row per slice with at least `min_slice_rows` rows and a defined metric (an AUC is
-    undefined on a one-class slice): `slice`, `rows`, `gap`."""
-    whole = overall.get(rules.slice_metric)
-    rows = []
-    for column, by_value in slices.items():
-        for value, values in by_value.items():
-            metric, count = values.get(rules.slice_metric), values.get("rows") or 0
-            if count >= rules.min_slice_rows and metric is not None and whole is not None:
-                rows.append({"slice": f"{column}={value}", "rows": int(count), "gap": round(abs(metric - whole), 6)})
-    return pd.DataFrame(rows, columns=["slice", "rows", "gap"])

@@ -20,8 +20,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from census_income.config import SourceFormat, to_snake_case
+from census_income.config import to_snake_case
 from census_income.data.ingest import parse_source
+from census_income.data.spec import SourceFormat
 from census_income.errors import ConfigError
 
 # values that commonly mean "missing", most specific first; the most frequent one found wins

@@ -10,7 +10,7 @@ import io
 
 import pandas as pd
 
-from census_income.config import SourceFormat
+from census_income.data.spec import SourceFormat
 from census_income.errors import SourceError
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from census_income.config import Schema, SourceFormat, to_snake_case
+from census_income.config import to_snake_case
+from census_income.data.spec import Schema, SourceFormat
 from census_income.errors import PipelineError
 
 ROW_ID = "row_id"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from census_income.config import SplitConfig
+from census_income.data.config import SplitConfig
 from census_income.data.prepare import PART
 from census_income.errors import PipelineError
 

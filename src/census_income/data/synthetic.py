@@ -12,7 +12,9 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from census_income.config import Schema, SourceFormat, SynthesisConfig, to_snake_case
+from census_income.config import to_snake_case
+from census_income.data.config import SynthesisConfig
+from census_income.data.spec import Schema, SourceFormat
 
 
 def synthesize(

@@ -11,7 +11,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from census_income.config import FeaturesConfig, Schema
+from census_income.data.spec import Schema
+from census_income.modeling.config import FeaturesConfig
 
 
 def to_model_input(frame: pd.DataFrame) -> pd.DataFrame:

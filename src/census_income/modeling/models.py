@@ -16,8 +16,8 @@ import pandas as pd
 from sklearn.base import ClassifierMixin, is_classifier
 from sklearn.pipeline import Pipeline
 
-from census_income.config import CategoricalEncoding, ModelConfig
 from census_income.errors import ConfigError
+from census_income.modeling.config import CategoricalEncoding, ModelConfig
 from census_income.paths import PARAMS_FILE
 
 # what `model.encoding` needs from featurize

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from census_income.config import SourceFormat
 from census_income.contracts.rows import Failure
+from census_income.data.spec import SourceFormat
 from census_income.errors import PipelineError, RequestError
 from census_income.serving.reading import frame_of_lines, is_data, names_header
 

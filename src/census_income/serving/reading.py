@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from census_income.config import SourceFormat
+from census_income.data.spec import SourceFormat
 from census_income.errors import InputError
 from census_income.io import source_error, source_failures
 

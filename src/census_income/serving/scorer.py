@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from census_income.config import Contract, EvaluateConfig, Schema, SourceFormat, StageConfig
+from census_income.config import StageConfig
+from census_income.data.spec import Contract, Schema, SourceFormat
 from census_income.errors import RegistryError
+from census_income.modeling.config import EvaluateConfig
 from census_income.paths import PARAMS_FILE
 from census_income.serving.registry import DVC_FILE, ModelRef, open_output, resolve, text_at, yaml_at
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from census_income.config import FeaturesConfig, Schema
+from census_income.data.spec import Schema
+from census_income.modeling.config import FeaturesConfig
 from census_income.modeling.features import featurize, fit_featurizer
 
 if TYPE_CHECKING:

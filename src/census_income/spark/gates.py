@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from census_income.contracts.profile import ReferenceProfile
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from census_income.contracts.suites import ReferenceProfile
     from census_income.stages.harness import StageRun
 
 
 def reference_profile(reference: DataFrame, label: str, columns: list[str], quantiles: list[float]) -> ReferenceProfile:
-    """`contracts.suites.reference_profile` of a Spark frame, in one Spark job: exact quantiles
-    interpolated linearly between ranks (Spark's `percentile`), as pandas computes them."""
+    """`contracts.profile.reference_profile` of a Spark frame (the split gate's `Profiler` on
+    Spark), in one Spark job: exact quantiles interpolated linearly between ranks (Spark's
+    `percentile`), as pandas computes them."""
     from pyspark.sql import functions as F  # noqa: N812
     from pyspark.sql.types import IntegralType
-
-    from census_income.contracts.suites import ReferenceProfile
 
     wanted = [*quantiles, 0.1, 0.9]
     row = reference.agg(

@@ -13,7 +13,8 @@ import codecs
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from census_income.config import Schema, SourceFormat, to_snake_case
+from census_income.config import to_snake_case
+from census_income.data.spec import Schema, SourceFormat
 from census_income.errors import SourceError
 
 if TYPE_CHECKING:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from census_income.config import Schema, SourceFormat, to_snake_case
+from census_income.config import to_snake_case
 from census_income.data.prepare import PART, ROW_ID
+from census_income.data.spec import Schema, SourceFormat
 from census_income.errors import PipelineError
 from census_income.spark.io import POSITION
 

@@ -19,7 +19,7 @@ from census_income.errors import PipelineError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from census_income.config import SparkEngineConfig
+    from census_income.engines import SparkEngineConfig
 
 log = logging.getLogger("census_income")
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from census_income.config import SplitConfig
+from census_income.data.config import SplitConfig
 from census_income.data.prepare import PART, ROW_ID
 from census_income.data.split import SPLITS, split
 

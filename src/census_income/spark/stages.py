@@ -14,28 +14,20 @@ from typing import TYPE_CHECKING
 
 from census_income.contracts.gate import Gate
 from census_income.contracts.inputs import check_prepared, check_raw_part, check_split_parts, check_splits
-from census_income.contracts.suites import (
-    features_suite,
-    prepared_suite,
-    raw_suite,
-    typed_suite,
-)
+from census_income.contracts.model_suites import features_suite
+from census_income.contracts.suites import prepared_suite, raw_suite, typed_suite
 from census_income.data.prepare import PART, ROW_ID
 from census_income.data.split import SPLITS
 from census_income.io import atomic_path, dump_model
 from census_income.spark import featurize, ingest, prepare, split
-from census_income.spark.gates import count
+from census_income.spark.gates import count, reference_profile
 from census_income.spark.io import POSITION, read_parquet, write_parquet
 from census_income.spark.session import spark_session
 
 if TYPE_CHECKING:
-    from census_income.config import (
-        FeaturizeConfig,
-        IngestConfig,
-        PrepareConfig,
-        SparkEngineConfig,
-        SplitStageConfig,
-    )
+    from census_income.data.config import IngestConfig, PrepareConfig, SplitStageConfig
+    from census_income.engines import SparkEngineConfig
+    from census_income.modeling.config import FeaturizeConfig
     from census_income.stages.harness import StageRun
 
 
@@ -94,7 +86,7 @@ class SparkEngine:
             name: part.cache()
             for name, part in split.split_parts(table, cfg.split, cfg.schema_.target, cfg.seed).items()
         }
-        check_split_parts(gate, parts, cfg)
+        check_split_parts(gate, parts, cfg, reference_profile)
         with atomic_path(args.out) as out:
             out.mkdir()
             for name, part in parts.items():
@@ -112,7 +104,7 @@ class SparkEngine:
         # features come out row for row as the split file holds them
         splits = {name: read_parquet(spark, Path(args.split) / f"{name}.parquet").cache() for name in SPLITS}
         rows = {name: count(run, frame) for name, frame in splits.items()}
-        check_splits(gate, splits, args.split, cfg)
+        check_splits(gate, splits, args.split, cfg, reference_profile)
         featurizer = featurize.fit(splits["train"], cfg.features, cfg.schema_)
         columns = [*featurizer[-1].get_feature_names_out(), cfg.schema_.target]
         with atomic_path(args.out) as out:

@@ -13,18 +13,21 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from census_income.config import SparkEngineConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.inputs import check_prepared, check_raw_part, check_split_parts, check_splits
-from census_income.contracts.suites import features_suite, prepared_suite, raw_suite, stored_as_integers, typed_suite
+from census_income.contracts.model_suites import features_suite
+from census_income.contracts.suites import prepared_suite, raw_suite, stored_as_integers, typed_suite
 from census_income.data.ingest import parse_source
 from census_income.data.prepare import prepare, unlabelled
 from census_income.data.split import SPLITS, split
+from census_income.engines import SparkEngineConfig
 from census_income.io import ParquetChunks, atomic_path, dump_model, read_parquet, read_source, write_parquet
 from census_income.modeling.features import featurize_chunks, fit_featurizer
 
 if TYPE_CHECKING:
-    from census_income.config import EngineConfig, FeaturizeConfig, IngestConfig, PrepareConfig, SplitStageConfig
+    from census_income.data.config import IngestConfig, PrepareConfig, SplitStageConfig
+    from census_income.engines import EngineConfig
+    from census_income.modeling.config import FeaturizeConfig
     from census_income.stages.harness import StageRun
 
 

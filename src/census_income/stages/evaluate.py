@@ -7,17 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from census_income.config import EvaluateStageConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.inputs import check_splits
-from census_income.contracts.suites import (
-    metrics_suite,
-    predictions_suite,
-    slice_gap_suite,
-    slice_gaps,
-)
+from census_income.contracts.model_suites import metrics_suite, predictions_suite, slice_gap_suite, slice_gaps
 from census_income.data.split import SPLITS
 from census_income.io import atomic_path, load_model, read_parquet, write_json
+from census_income.modeling.config import EvaluateStageConfig
 from census_income.modeling.evaluation import (
     calibration_points,
     confusion_counts,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from census_income.config import FeaturizeConfig
+from census_income.modeling.config import FeaturizeConfig
 from census_income.stages.engine import engine_for
 from census_income.stages.harness import StageRun, run_stage
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from census_income.config import GenerateConfig
 from census_income.contracts.gate import Gate
 from census_income.contracts.suites import raw_suite, stored_as_integers
+from census_income.data.config import GenerateConfig
 from census_income.data.ingest import parse_source
 from census_income.data.synthetic import synthesize
 from census_income.io import ParquetChunks, read_source

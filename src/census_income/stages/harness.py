@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from census_income.config import PANDAS_ENGINE, StageConfig
+from census_income.config import StageConfig
+from census_income.engines import PANDAS_ENGINE
 from census_income.errors import PipelineError
 from census_income.paths import log_file
 

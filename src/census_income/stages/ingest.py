@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from census_income.config import IngestConfig
+from census_income.data.config import IngestConfig
 from census_income.stages.engine import engine_for
 from census_income.stages.harness import StageRun, run_stage
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from census_income.config import TrainConfig
 from census_income.contracts.gate import Gate
-from census_income.contracts.suites import features_suite, predictions_suite
+from census_income.contracts.model_suites import features_suite, predictions_suite
 from census_income.io import dump_model, load_model, read_parquet
+from census_income.modeling.config import TrainConfig
 from census_income.modeling.models import build_estimator, fit_model, native_categorical, scoring_pipeline
 from census_income.repo.lineage import recorded_md5
 from census_income.stages.harness import StageRun, run_stage
