@@ -10,9 +10,6 @@ import ast
 from tests.imports import PACKAGE, SRC, import_graph
 
 MAX_LINES = 350
-# being split now (issue 25); each entry goes when its module is split
-STILL_TO_SPLIT: set[str] = set()
-STILL_CIRCULAR: set[frozenset[str]] = set()  # import circles still to break: none
 
 
 def import_circles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
@@ -52,9 +49,8 @@ def test_import_circles_are_found() -> None:
 
 
 def test_no_module_imports_itself_in_a_circle() -> None:
-    circles = set(import_circles(import_graph()))
-    assert circles <= STILL_CIRCULAR, f"import circles: {[sorted(c) for c in circles - STILL_CIRCULAR]}"
-    assert not STILL_CIRCULAR - circles, f"no longer circular, drop from STILL_CIRCULAR: {STILL_CIRCULAR - circles}"
+    circles = import_circles(import_graph())
+    assert not circles, f"import circles: {[sorted(c) for c in circles]}"
 
 
 def test_long_modules_say_why() -> None:
@@ -65,14 +61,7 @@ def test_long_modules_say_why() -> None:
         docstring = ast.get_docstring(ast.parse(text)) or ""
         if lines > MAX_LINES and "Long module:" not in docstring:
             long_ones[".".join(path.relative_to(SRC).with_suffix("").parts)] = lines
-    unexplained = set(long_ones) - STILL_TO_SPLIT
-    assert not unexplained, f"over {MAX_LINES} lines with no `Long module:` reason: {long_ones}"
-    split = STILL_TO_SPLIT - set(long_ones)
-    assert not split, f"split now, drop from STILL_TO_SPLIT: {split}"
-
-
-# modules whose broad `except Exception` is being removed by their owner now
-STILL_BROAD: set[str] = set()
+    assert not long_ones, f"over {MAX_LINES} lines with no `Long module:` reason: {long_ones}"
 
 
 def project_modules() -> dict[str, ast.Module]:
@@ -93,9 +82,7 @@ def test_no_broad_except() -> None:
                 caught = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
                 if any(kind is None or ast.unparse(kind) in ("Exception", "BaseException") for kind in caught):
                     broad.add(f"{module}:{node.lineno}")
-    unexpected = {where for where in broad if where.partition(":")[0] not in STILL_BROAD}
-    assert not unexpected, f"broad except: {sorted(unexpected)}"
-    assert {where.partition(":")[0] for where in broad} >= STILL_BROAD, "no longer broad, drop from STILL_BROAD"
+    assert not broad, f"broad except: {sorted(broad)}"
 
 
 def test_error_classes_live_in_errors() -> None:
