@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import tarfile
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +27,7 @@ from census_income.experiments.queue import Dvc
 from census_income.experiments.table import rank
 from census_income.modeling.metrics import RANK_METRIC
 from census_income.paths import CONF_DIR, LOCK_FILE, PARAMS_FILE
+from census_income.repo.git import commit_of, git, text_at, uncommitted, yaml_at
 from census_income.repo.lock import flatten
 
 PRESET_GROUP = "experiment"
@@ -173,11 +171,7 @@ def _selects_preset(conf_dir: Path) -> bool:
 
 
 # ------------------------------------------------------------------ thin layer: git and DVC
-def _git(*args: str) -> str:
-    done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise PipelineError(f"git {' '.join(args)}: {(done.stderr or done.stdout).strip()}")
-    return done.stdout
+HERE = Path()  # the project root: the command runs there, as DVC does
 
 
 def best_experiment(dvc: Dvc, key: str = RANK_METRIC) -> str:
@@ -193,23 +187,21 @@ def best_experiment(dvc: Dvc, key: str = RANK_METRIC) -> str:
 
 def blocking_changes() -> list[str]:
     """Uncommitted changes to tracked files, apart from the generated params.yaml and dvc.lock."""
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return [line[3:] for line in status.splitlines() if line[3:] not in GENERATED]
+    return [path for path in uncommitted(HERE) if path not in GENERATED]
 
 
 def _conf_at(rev: str, dest: Path) -> Path:
     """`conf/` as committed at `rev`, extracted under `dest`."""
-    archive = subprocess.run(["git", "archive", rev, CONF_DIR.as_posix()], capture_output=True, check=False)
-    if archive.returncode != 0:
-        raise PipelineError(f"git archive {rev} {CONF_DIR}: {archive.stderr.decode().strip()}")
-    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
-        tar.extractall(dest, filter="data")
+    for name in git(HERE, "ls-tree", "-r", "--name-only", rev, "--", CONF_DIR.as_posix()).splitlines():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text_at(HERE, rev, name), encoding="utf-8")
     return dest / CONF_DIR
 
 
 def prepare_conf(rev: str, experiment: str, name: str, tmp: Path) -> tuple[Preset, str, str]:
     """Preset `name` and `config.yaml` texts that compose `rev`'s params.yaml, checked on a copy of its conf/."""
-    target = yaml.safe_load(_git("show", f"{rev}:{PARAMS_FILE.as_posix()}")) or {}
+    target = yaml_at(HERE, rev, PARAMS_FILE)
     conf = _conf_at(rev, tmp)
     if (conf / PRESET_GROUP / f"{name}.yaml").exists():
         raise PipelineError(f"{CONF_DIR / PRESET_GROUP / name}.yaml exists already: name the preset with --preset")
@@ -237,25 +229,25 @@ def exp_branch(branch: str, experiment: str | None = None, preset: str | None = 
         raise PipelineError(
             f"dvc exp branch {name} {branch}: {((made.stderr or made.stdout).strip() or 'failed').splitlines()[-1]}"
         )
-    rev = _git("rev-parse", branch).strip()
+    rev = commit_of(HERE, branch)
     file_name = preset_name(preset or branch)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             found, text, config = prepare_conf(rev, name, file_name, Path(tmp))
     except PipelineError:
-        _git("branch", "-D", branch)  # no half-made branch left behind
+        git(HERE, "branch", "-D", branch)  # no half-made branch left behind
         raise
-    _git("checkout", "-q", "HEAD", "--", *GENERATED)
-    _git("checkout", "-q", branch)
-    _git("reset", "-q", "--soft", "HEAD~1")  # one commit on the baseline, so every commit passes check-lock
+    git(HERE, "checkout", "-q", "HEAD", "--", *GENERATED)
+    git(HERE, "checkout", "-q", branch)
+    git(HERE, "reset", "-q", "--soft", "HEAD~1")  # one commit on the baseline, so every commit passes check-lock
     preset_file = CONF_DIR / PRESET_GROUP / f"{file_name}.yaml"
     preset_file.parent.mkdir(parents=True, exist_ok=True)
     preset_file.write_text(text, encoding="utf-8")
     (CONF_DIR / "config.yaml").write_text(config, encoding="utf-8")
     compose_params()
-    _git("add", "--", preset_file.as_posix(), (CONF_DIR / "config.yaml").as_posix(), PARAMS_FILE.as_posix())
+    git(HERE, "add", "--", preset_file.as_posix(), (CONF_DIR / "config.yaml").as_posix(), PARAMS_FILE.as_posix())
     overrides = " ".join(found.overrides()) or "no parameter change"
-    _git("commit", "-q", "-m", f"Experiment {name} ({rev[:7]}) as {preset_file}: {overrides}")
+    git(HERE, "commit", "-q", "-m", f"Experiment {name} ({rev[:7]}) as {preset_file}: {overrides}")
     restored = dvc("checkout", "--quiet")
     lines = [
         f"branch {branch}: experiment {name} ({rev[:7]}), {overrides}",
