@@ -168,7 +168,7 @@ def checked_rows(raw: pd.DataFrame, cfg: ScoringConfig, keep: Keep) -> tuple[pd.
     import pandas as pd
 
     from census_income.contracts.suites import stored_as_integers
-    from census_income.data.prepare import prepare_features
+    from census_income.serving.small import prepare_small
 
     fmt, schema = cfg.format, cfg.schema_
     raw = raw.drop(columns=[schema.label.column], errors="ignore")
@@ -179,7 +179,7 @@ def checked_rows(raw: pd.DataFrame, cfg: ScoringConfig, keep: Keep) -> tuple[pd.
     good = raw.drop(index=sorted({f.row for f in failures})) if failures else raw
     if good.empty:
         return pd.DataFrame(columns=schema.features), failures
-    prepared = prepare_features(good, fmt, schema)
+    prepared = prepare_small(good, fmt, schema)
     late = keep(typed, prepared, build_typed, *typed_config)
     if late:
         prepared = prepared.drop(index=sorted({f.row for f in late}))
