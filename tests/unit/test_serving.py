@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from census_income.contracts import rows as row_checks
 from census_income.contracts.rows import Failure, RowChecks
 from census_income.contracts.suites import input_prepared_suite, input_suite
 from census_income.data.prepare import prepare_features
@@ -32,7 +33,11 @@ def delivered(rows: int = 30, seed: int = 1) -> pd.DataFrame:
     return frame
 
 
-def test_compiled_rows_blame_what_great_expectations_blames() -> None:
+@pytest.mark.parametrize("value_by_value", [True, False], ids=["few-rows", "pandas"])
+def test_compiled_rows_blame_what_great_expectations_blames(
+    value_by_value: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(row_checks, "SMALL_ROWS", 64 if value_by_value else 0)
     raw = delivered()
     raw.loc[101, "workclass"] = "Astronaut"
     raw.loc[103, "capital-gain"] = "lots"

@@ -83,6 +83,46 @@ def _between(values: pd.Series, kwargs: dict[str, Any]) -> np.ndarray:
     return bad
 
 
+# the same kinds on the few plain values of a request (`tolist()`), value by value: None when a value
+# is not one whose answer is certain to be the pandas one (then the pandas function answers)
+def _not_null_values(values: list[Any], kwargs: dict[str, Any]) -> list[bool] | None:
+    return [bool(pd.isna(v)) for v in values]
+
+
+def _in_set_values(values: list[Any], kwargs: dict[str, Any]) -> list[bool] | None:
+    allowed = kwargs["_text_set"]
+    if allowed is None or not all(isinstance(v, str) or _missing(v) for v in values):
+        return None
+    return [isinstance(v, str) and v not in allowed for v in values]
+
+
+def _not_in_set_values(values: list[Any], kwargs: dict[str, Any]) -> list[bool] | None:
+    refused = kwargs["_text_set"]
+    if refused is None or not all(isinstance(v, str) or _missing(v) for v in values):
+        return None
+    return [isinstance(v, str) and v in refused for v in values]
+
+
+def _between_values(values: list[Any], kwargs: dict[str, Any]) -> list[bool] | None:
+    if not all(type(v) in (int, float) for v in values):
+        return None
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    return [(low is not None and float(v) < low) or (high is not None and float(v) > high) for v in values]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+SMALL_ROWS = 64
+ROW_LEVEL_VALUES: dict[str, Callable[[list[Any], dict[str, Any]], list[bool] | None]] = {
+    "expect_column_values_to_not_be_null": _not_null_values,
+    "expect_column_values_to_be_in_set": _in_set_values,
+    "expect_column_values_to_not_be_in_set": _not_in_set_values,
+    "expect_column_values_to_be_between": _between_values,
+}
+
+
 ROW_LEVEL: dict[str, Callable[[pd.Series, dict[str, Any]], np.ndarray]] = {
     "expect_column_values_to_not_be_null": _not_null,
     "expect_column_values_to_be_in_set": _in_set,
@@ -131,7 +171,10 @@ class RowChecks:
             if kind in TABLE_LEVEL:
                 self.table.append((kind, kwargs))
             elif kind in ROW_LEVEL:
-                self.rows.append((kind, kwargs, why(kind, kwargs)))
+                reason = why(kind, kwargs)
+                given = kwargs.get("value_set")
+                text_set = frozenset(given) if given is not None and all(isinstance(v, str) for v in given) else None
+                self.rows.append((kind, {**kwargs, "_text_set": text_set}, reason))
             else:
                 raise ValueError(f"{kind}: not an expectation one row can be checked against")
 
@@ -146,8 +189,22 @@ class RowChecks:
         if whole:
             return [], whole
         found: list[Failure] = []
+        few = len(frame) <= SMALL_ROWS
+        plain: dict[str, list[Any]] = {}
         for kind, kwargs, reason in self.rows:
             values = frame[kwargs["column"]]
+            if few and kind in ROW_LEVEL_VALUES:
+                if kwargs["column"] not in plain:
+                    plain[kwargs["column"]] = values.tolist()
+                bad = ROW_LEVEL_VALUES[kind](plain[kwargs["column"]], kwargs)
+                if bad is not None:
+                    if any(bad):
+                        found += [
+                            Failure(int(row), kwargs["column"], _plain(value), reason)
+                            for row, value, wrong in zip(frame.index, plain[kwargs["column"]], bad, strict=True)
+                            if wrong
+                        ]
+                    continue
             mask = ROW_LEVEL[kind](values, kwargs)
             if mask.any():
                 found += [

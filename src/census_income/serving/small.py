@@ -82,4 +82,5 @@ def _number(cleaned: list[str | None] | None, dtype: str) -> pd.Series | None:
     if any(text is None or not PLAIN_INTEGER.fullmatch(text) for text in cleaned):
         return None
     numbers = np.array([float(text) for text in cleaned if text is not None], dtype="float64")
-    return pd.Series(numbers).astype(dtype)  # type: ignore[call-overload]
+    typed: pd.Series = pd.Series(numbers).astype(dtype)  # type: ignore[call-overload]
+    return typed
