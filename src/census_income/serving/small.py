@@ -16,8 +16,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from census_income.config import Schema, SourceFormat, to_snake_case
+from census_income.config import to_snake_case
 from census_income.data.prepare import prepare_features
+from census_income.data.spec import Schema, SourceFormat
 
 SMALL_ROWS = 256
 ASCII_SPACE = " \t\n\r\x0b\x0c"
