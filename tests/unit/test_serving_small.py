@@ -89,3 +89,28 @@ def test_rows_that_are_not_text_go_through_prepare_itself() -> None:
     raw["age"] = raw["age"].astype("int64")
     assert_same(raw)
     assert_same(raw.astype(object))
+
+
+def test_a_few_rows_are_scored_on_one_thread_to_the_same_bits_and_the_limit_comes_back() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_info
+
+    from census_income.serving.scoring import score
+    from census_income.serving.small import ONE_THREAD_ROWS, score_small
+
+    def openmp_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"]
+
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame(rng.normal(size=(500, 4)), columns=list("abcd"))
+    model = HistGradientBoostingClassifier(max_iter=30).fit(rows, rows["a"] + rng.normal(size=500) > 0)
+    before = openmp_threads()
+    assert before, "scikit-learn runs on OpenMP"
+    for few in (rows.head(1), rows.head(ONE_THREAD_ROWS), rows):
+        assert score_small(model, few).tobytes() == score(model, few).tobytes()
+    with ThreadPoolExecutor(4) as pool:  # overlapping small calls: the last one out restores the limit
+        answers = list(pool.map(lambda i: score_small(model, rows.iloc[i : i + 1]), range(200)))
+    assert np.concatenate(answers).tobytes() == score(model, rows.head(200)).tobytes()
+    assert openmp_threads() == before

@@ -35,7 +35,7 @@ from census_income.serving.bodies import parse_body
 from census_income.serving.metrics import Metrics
 from census_income.serving.reload import Deployment, Follower, Served, Specs, describe_version
 from census_income.serving.scorer import Scored, score_rows
-from census_income.serving.scoring import score
+from census_income.serving.small import score_small
 
 log = logging.getLogger("census_income")
 KEY_HEADER = "x-request-key"
@@ -76,7 +76,7 @@ class Service:
     @staticmethod
     def process(served: Served, raw: pd.DataFrame) -> Scored:
         """The scoring path of `predict` over a request's rows, or a batch of requests' rows."""
-        return score_rows(served.scorer, raw, served.gate.keep, score)
+        return score_rows(served.scorer, raw, served.gate.keep, score_small)
 
     def answer(self, deployment: Deployment, body: bytes, content_type: str, key: str | None) -> dict[str, Any]:
         """Score one request's rows with the version its key routes to (runs in a worker thread)."""
@@ -111,7 +111,7 @@ class Service:
     @staticmethod
     def shadow_scores(shadow: Served, prepared: pd.DataFrame) -> Scored:
         """The shadow's model on prepared rows (its scores and decisions at its own threshold)."""
-        scores = score(shadow.scorer.model, prepared)
+        scores = score_small(shadow.scorer.model, prepared)
         return Scored(prepared, scores, (scores >= shadow.scorer.cfg.evaluate.threshold).astype("int8"))
 
     def shadow(self, shadow: Served, scored: Scored) -> None:
