@@ -1,12 +1,12 @@
-"""`prepare_features` for the few text rows of a request, in plain Python: the same frame, faster.
+"""The few rows of a request, fast: `prepare_features` in plain Python, a model call on one thread.
 
 `prepare_features` spends a fixed ~2-3 ms of pandas work per column whatever the rows (it
 cleans text per distinct value, right for a file); on one row that is most of a request's time.
 `prepare_small` builds the identical frame (names, order, dtypes, categories, index) value by
 value, and hands anything it is not sure to type identically to `prepare_features` instead:
 non-text columns, a whole column missing, whitespace other than ASCII, numbers that are not
-plain integer text, a missing value in a number column, more than `SMALL_ROWS` rows. A test
-compares the two on every row of the test split and on edge cases.
+plain integer text, a missing value in a number column, more than `SMALL_ROWS` rows. Tests
+compare the two, to the bit, on generated rows and edge cases.
 """
 
 from __future__ import annotations
