@@ -86,8 +86,9 @@ def write_batch(project: Path, rows: int, path: Path) -> str:
 
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     source = params["data"]["source"]["test"]
-    comment = params["data"]["format"].get("comment") or "\0"
-    with (project / source).open(encoding=params["data"]["format"].get("encoding", "utf-8")) as handle:
+    fmt = yaml.safe_load((project / params["data"]["spec"]).read_text(encoding="utf-8"))["format"]  # the spec file
+    comment = fmt.get("comment") or "\0"
+    with (project / source).open(encoding=fmt.get("encoding", "utf-8")) as handle:
         lines = [line if line.endswith("\n") else line + "\n" for line in handle if line.split(comment)[0].strip()]
     rng = random.Random(SEED)
     with path.open("w", encoding="utf-8") as out:
