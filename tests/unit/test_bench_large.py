@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 
+from census_income.modeling.models import FEATURES_ENCODING
 from tests.unit.conftest import load_benchmark
 
 
@@ -153,3 +156,13 @@ def test_timed_reports_output_and_stops_the_benchmark_on_failure(common: ModuleT
     code = "import sys; print('partial'); sys.exit('broken')"
     with pytest.raises(SystemExit, match="exited 1:\npartial\n\nbroken"):  # stdout, then stderr
         common.timed([sys.executable, "-c", code], tmp_path, {}, merge_stderr=False)
+
+
+def test_large_params_compose_the_size_with_a_consistent_encoding(bench: ModuleType) -> None:
+    """The bug this catches: the size never reached params.yaml (the benchmark measured the bundled
+    data as if it were 10M rows), and the ordinal override clashed with the model's encoding."""
+    command = bench.large_params_command(10_000_000)
+    command[0] = str(Path(sys.executable).with_name(command[0]))
+    composed = yaml.safe_load(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    assert (composed["data"]["name"], composed["data"]["rows"]) == ("adult_large", 10_000_000)
+    assert FEATURES_ENCODING[composed["model"]["encoding"]] == composed["features"]["categorical_encoding"] == "ordinal"
