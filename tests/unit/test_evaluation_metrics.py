@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as skm
+from sklearn.inspection import permutation_importance
 
 from census_income.data.spec import Schema
 from census_income.modeling.config import FeaturesConfig
@@ -18,6 +19,7 @@ from census_income.modeling.evaluation import (
     confusion_counts,
     curve_scores,
     evaluate_model,
+    feature_importance,
     headline_metrics,
     precision_recall_points,
     roc_points,
@@ -28,7 +30,7 @@ from census_income.modeling.evaluation import (
 from census_income.modeling.features import featurize, fit_featurizer
 from census_income.modeling.metrics import MODEL_METRICS
 from census_income.modeling.models import build_estimator, fit_model, scoring_pipeline
-from tests.unit.conftest import SMALL_MODELS
+from tests.unit.conftest import SCHEMA, SMALL_MODELS
 
 Y = np.array([0, 0, 1, 1])
 
@@ -115,6 +117,48 @@ def test_scoring_in_chunks_gives_the_same_scores_and_metrics(
     assert whole[0] == chunked[0]
     for name in splits:
         np.testing.assert_array_equal(whole[1][name], chunked[1][name])
+
+
+# a model scored by its decision function, one by its probability; repeats; rows scored per call
+@pytest.mark.parametrize(
+    ("family", "repeats", "chunk_rows"),
+    [
+        ("hist_gradient_boosting", 1, 1_000_000),
+        ("hist_gradient_boosting", 3, 100),
+        ("random_forest", 2, 1),
+        ("random_forest", 3, 1_000_000),
+    ],
+)
+def test_feature_importance_is_scikit_learns_permutation_importance(
+    splits: dict[str, pd.DataFrame], features_cfg: FeaturesConfig, family: str, repeats: int, chunk_rows: int
+) -> None:
+    """Stacked permuted copies scored a chunk at a time give scikit-learn's very numbers."""
+    schema = SCHEMA
+    featurizer = fit_featurizer(splits["train"], features_cfg, schema)
+    train = featurize(featurizer, splits["train"], schema)
+    model = scoring_pipeline(featurizer, fit_model(train, schema.target, build_estimator(SMALL_MODELS[family], 0)))
+    frame = pd.concat([splits["train"], splits["test"]])
+    before = frame.copy()
+    table = feature_importance(
+        model,
+        frame=frame,
+        features=schema.features,
+        label=schema.target,
+        repeats=repeats,
+        max_rows=50,
+        seed=3,
+        chunk_rows=chunk_rows,
+    )
+    pd.testing.assert_frame_equal(frame, before)  # the input is not changed
+    sample = frame.sample(n=50, random_state=3)
+    expected = permutation_importance(
+        model, sample[schema.features], sample[schema.target], scoring="roc_auc", n_repeats=repeats, random_state=3
+    )
+    assert dict(zip(table["feature"], table["importance"], strict=True)) == dict(
+        zip(schema.features, np.round(expected.importances_mean, 6), strict=True)
+    )
+    assert list(table["importance"]) == sorted(table["importance"], reverse=True)
+    assert table["importance"].abs().sum() > 0  # the label depends on age: something to lose
 
 
 def test_confusion_counts_are_four_cells_that_add_up_to_the_rows() -> None:

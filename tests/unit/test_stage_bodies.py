@@ -11,6 +11,8 @@ import argparse
 import hashlib
 import json
 import logging
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -263,6 +265,37 @@ def test_the_harness_loads_the_typed_config_and_passes_it_in(
     assert received == [TrainConfig.load(REPO_ROOT / "params.yaml")]
     event = json.loads((tmp_path / "logs/pipeline.jsonl").read_text().splitlines()[-1])
     assert event["status"] == "ok" and event["gate"] == "none"
+
+
+STAGE_PROCESS = """
+import gc, sys
+from typing import ClassVar
+from census_income.config import StageConfig
+from census_income.stages.harness import run_stage
+
+class Seeded(StageConfig):
+    PARAMS: ClassVar[dict[str, str]] = {"seed": "seed"}
+    seed: int
+
+frozen = []
+run_stage("probe", lambda run, args, cfg: frozen.append(gc.get_freeze_count()), Seeded, [], ARGV)
+print(frozen[0], gc.get_freeze_count() > frozen[0])
+"""
+
+
+@pytest.mark.parametrize(("argv", "skipped"), [("None", "True"), ("[]", "False")])
+def test_a_stage_process_skips_the_teardown_collection_and_still_logs(tmp_path: Path, argv: str, skipped: str) -> None:
+    """From the command line (argv None) the harness freezes the objects the process made, so
+    that its interpreter's teardown does not scan them; a caller's process (argv given) is left alone."""
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    code = STAGE_PROCESS.replace("ARGV", argv)
+    env = {**os.environ, "CENSUS_INCOME_LOG_DIR": str(tmp_path / "logs")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, env=env
+    )
+    assert done.stdout.split()[1] == skipped
+    assert "probe: done in" in done.stderr
+    assert json.loads((tmp_path / "logs/pipeline.jsonl").read_text().splitlines()[-1])["status"] == "ok"
 
 
 def test_a_config_the_stage_cannot_use_stops_it_before_the_body_runs(

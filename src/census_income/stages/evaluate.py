@@ -65,6 +65,7 @@ def evaluate_stage(run: StageRun, args: argparse.Namespace, cfg: EvaluateStageCo
         repeats=cfg.evaluate.importance_repeats,
         max_rows=cfg.evaluate.importance_max_rows,
         seed=cfg.seed,
+        chunk_rows=cfg.chunk_rows,
     )
     run.extra["test_error_rate"] = overall["test"]["error_rate"]
 

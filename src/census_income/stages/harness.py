@@ -11,6 +11,7 @@ into a DVC output, so outputs stay deterministic.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -134,6 +135,14 @@ def skip_imports(names: Sequence[str]) -> None:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
+def end_of_process() -> None:
+    """Let the interpreter's teardown skip the cyclic garbage collection of everything a stage
+    imported (about 2,600 modules with Great Expectations and scikit-learn: 0.6 s of every stage
+    process's life, which `dvc repro` waits for). Objects are still freed and atexit handlers
+    and buffers still run and flush as usual; only the last full scans are skipped."""
+    gc.freeze()
+
+
 def run_stage(
     name: str,
     body: Callable[[StageRun, argparse.Namespace, C], None],
@@ -175,6 +184,8 @@ def run_stage(
         peak_memory_mb=peak_memory_mb(),
         error=message or None,
     )
+    if argv is None:  # a stage process (`python -m ...`), about to end: see `end_of_process`
+        end_of_process()
     if status == "ok":
         log.info(
             "%s: done in %.2fs (+%.2fs start-up), %d rows in, %d rows x %d columns out, gate %s, peak %.0f MB",
