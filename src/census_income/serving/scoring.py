@@ -34,8 +34,15 @@ SHOWN_ROWS = 10
 
 
 def score(model: Any, prepared: pd.DataFrame) -> np.ndarray:
-    """Probability of the positive class for prepared rows (the model picks its columns)."""
-    return np.asarray(model.predict_proba(prepared)[:, 1], dtype="float64")
+    """Probability of the positive class for prepared rows (the model picks its columns): through
+    the featurizer compiled to numpy when it reproduces this call (`compiled`), else the pipeline."""
+    from census_income.serving.compiled import compiled_model
+
+    compiled = compiled_model(model)
+    proba = compiled.predict_proba(prepared) if compiled is not None else None
+    if proba is None:
+        proba = model.predict_proba(prepared)
+    return np.asarray(proba[:, 1], dtype="float64")
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = EPSILON) -> float:
