@@ -171,6 +171,18 @@ def test_the_drift_window_describes_the_last_rows_only() -> None:
     assert window.psi()["age"] == pytest.approx(recent.summary()["features"]["age"]["psi"], abs=1e-6)
 
 
+def test_drift_bins_count_category_codes_as_they_count_text() -> None:
+    train = prepare_features(delivered(200, seed=3), FORMAT, SCHEMA)
+    bins = {b.name: b for b in feature_bins(train, SCHEMA.categorical, SCHEMA.numeric)}
+    served = pd.Series(["Private", None, "Never-worked", "State-gov", "Private", None, "Atlantis"])
+    as_category = served.astype("category")
+    assert isinstance(as_category.dtype, pd.CategoricalDtype)
+    for column in SCHEMA.categorical:
+        counts = bins[column].counts(as_category)
+        assert counts.tolist() == bins[column].counts(served.astype("string")).tolist()
+        assert counts.sum() == len(served) and counts[-2] == 2  # missing, then unseen
+
+
 def test_the_batcher_groups_concurrent_requests_and_answers_each_its_own_rows_and_failures() -> None:
     passes: list[int] = []
 

@@ -192,10 +192,9 @@ class RowChecks:
         few = len(frame) <= SMALL_ROWS
         plain: dict[str, list[Any]] = {}
         for kind, kwargs, reason in self.rows:
-            values = frame[kwargs["column"]]
             if few and kind in ROW_LEVEL_VALUES:
                 if kwargs["column"] not in plain:
-                    plain[kwargs["column"]] = values.tolist()
+                    plain[kwargs["column"]] = frame[kwargs["column"]].tolist()
                 bad = ROW_LEVEL_VALUES[kind](plain[kwargs["column"]], kwargs)
                 if bad is not None:
                     if any(bad):
@@ -205,6 +204,7 @@ class RowChecks:
                             if wrong
                         ]
                     continue
+            values = frame[kwargs["column"]]
             mask = ROW_LEVEL[kind](values, kwargs)
             if mask.any():
                 found += [

@@ -88,6 +88,12 @@ class FeatureBins:
             numbers = values.to_numpy(dtype="float64", na_value=np.nan)
             numbers = numbers[~np.isnan(numbers)]
             return np.bincount(np.searchsorted(self.edges, numbers, side="left"), minlength=len(self.edges) + 1)
+        if isinstance(values.dtype, pd.CategoricalDtype) and all(isinstance(c, str) for c in values.cat.categories):
+            # prepared rows: a bin per category of the column's dtype, then its codes (no text per row)
+            where = dict(zip(self.categories, range(len(self.categories)), strict=True))
+            unseen, missing = len(self.categories) + 1, len(self.categories)
+            bins = np.array([where.get(c, unseen) for c in values.cat.categories] + [missing], dtype="intp")
+            return np.bincount(bins[values.cat.codes.to_numpy()], minlength=len(self.categories) + 2)
         text = values.astype("string")
         codes = pd.Index(self.categories, dtype="string").get_indexer(pd.Index(text.dropna()))
         known = np.bincount(codes[codes >= 0], minlength=len(self.categories))

@@ -84,7 +84,11 @@ def _cleaned(values: list[object], missing_marker: str) -> list[str | None] | No
 def _category(cleaned: list[str | None] | None) -> pd.Series | None:
     if cleaned is None or all(text is None for text in cleaned):  # no category: pandas types it apart
         return None
-    return pd.Series(pd.Categorical([np.nan if text is None else text for text in cleaned]))
+    # what `pd.Categorical(values)` makes (sorted categories, -1 for missing), without its factorizing
+    present = sorted({text for text in cleaned if text is not None})
+    where = {text: code for code, text in enumerate(present)}
+    codes = np.array([-1 if text is None else where[text] for text in cleaned], dtype="int64")
+    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(present), validate=False))
 
 
 def _number(cleaned: list[str | None] | None, dtype: str) -> pd.Series | None:
