@@ -18,6 +18,7 @@ both; timings depend on the load: figures to read, never assertions.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -26,7 +27,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -133,48 +133,64 @@ class Server:
         self.log.close()
 
 
-def load(port: int, body: bytes, clients: int, requests: int, seconds: float) -> dict[str, float]:
-    """`clients` threads sending `body` until `requests` are answered or `seconds` are up."""
-    latencies: list[float] = []
-    failures = [0]
-    lock = threading.Lock()
-    sent = [0]
-    deadline = time.perf_counter() + seconds
-    headers = {"content-type": "application/json"}
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while time.perf_counter() < deadline:
-            with lock:
-                if sent[0] >= requests:
-                    break
-                sent[0] += 1
+
+async def _client(port: int, request: bytes, state: dict[str, Any]) -> None:
+    """One keep-alive HTTP/1.1 connection: send, read the head and the `content-length` body, repeat."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < state["deadline"] and state["sent"] < state["requests"]:
+            state["sent"] += 1
             started = time.perf_counter()
-            connection.request("POST", "/predict", body=body, headers=headers)
-            answer = connection.getresponse()
-            answer.read()
-            took = time.perf_counter() - started
-            with lock:
-                latencies.append(took)
-                failures[0] += answer.status != 200
-        connection.close()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            length = next(int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)
+            state["latencies"].append(time.perf_counter() - started)
+            state["failed"] += head[9:12] != b"200"
+    finally:
+        writer.close()
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    latencies.sort()
+
+def load(port: int, body: bytes, clients: int, requests: int, seconds: float) -> dict[str, float]:
+    """`clients` connections sending `body` until `requests` are answered or `seconds` are up.
+
+    One asyncio loop in this process drives them all (no thread per client, no HTTP library):
+    its CPU per request is reported beside the figures, since it shares the cores with the server.
+    """
+    request = (
+        f"POST /predict HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    state: dict[str, Any] = {
+        "deadline": time.perf_counter() + seconds,
+        "requests": requests,
+        "sent": 0,
+        "failed": 0,
+        "latencies": [],
+    }
+
+    async def run() -> None:
+        await asyncio.gather(*(_client(port, request, state) for _ in range(clients)))
+
+    cpu, started = time.process_time(), time.perf_counter()
+    asyncio.run(run())
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    latencies = sorted(state["latencies"])
     done = len(latencies)
     return {
         "requests": done,
-        "failed": failures[0],
+        "failed": state["failed"],
         "wall": wall,
         "rps": done / wall,
         "p50_ms": 1000 * latencies[done // 2],
         "p99_ms": 1000 * latencies[min(done - 1, int(done * 0.99))],
+        "client_cpu_ms": 1000 * cpu / done,
     }
 
 
@@ -184,13 +200,16 @@ def measure(server: Server, bodies: dict[int, bytes], requests: int, seconds: fl
         load(server.port, body, 4, 20, 5)  # warm-up: threads, pools, caches
         for clients in CLIENTS:
             bound = requests if size == 1 else max(requests // 10, 50)
+            server_cpu = process_cpu(server.process.pid)
             figures = load(server.port, body, clients, bound, seconds)
+            figures["server_cpu_ms"] = 1000 * (process_cpu(server.process.pid) - server_cpu) / figures["requests"]
             figures["rows_per_s"] = figures["rps"] * size
             runs[f"{size}x{clients}"] = figures
             print(
                 f"  {size:>5} rows x {clients:>2} clients: {figures['rps']:8.1f} req/s, "
                 f"{figures['rows_per_s']:10,.0f} rows/s, "
-                f"p50 {figures['p50_ms']:6.1f} ms, p99 {figures['p99_ms']:6.1f} ms"
+                f"p50 {figures['p50_ms']:6.1f} ms, p99 {figures['p99_ms']:6.1f} ms, "
+                f"CPU per request: server {figures['server_cpu_ms']:.2f} ms, client {figures['client_cpu_ms']:.2f} ms"
                 + (f", {figures['failed']} failed" if figures["failed"] else ""),
                 flush=True,
             )

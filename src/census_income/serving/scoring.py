@@ -88,7 +88,8 @@ class FeatureBins:
             numbers = values.to_numpy(dtype="float64", na_value=np.nan)
             numbers = numbers[~np.isnan(numbers)]
             return np.bincount(np.searchsorted(self.edges, numbers, side="left"), minlength=len(self.edges) + 1)
-        if isinstance(values.dtype, pd.CategoricalDtype) and all(isinstance(c, str) for c in values.cat.categories):
+        dtype = values.dtype
+        if isinstance(dtype, pd.CategoricalDtype) and all(isinstance(c, str) for c in dtype.categories):
             # prepared rows: a bin per category of the column's dtype, then its codes (no text per row)
             where = dict(zip(self.categories, range(len(self.categories)), strict=True))
             unseen, missing = len(self.categories) + 1, len(self.categories)
@@ -158,8 +159,9 @@ class DriftMonitor:
 
 
 class DriftWindow:
-    """PSI per feature of the most recent rows (whole requests, at least `rows` of them once that
-    many came) against the training bins: what a server's drift gauges show. Thread-safe."""
+    """PSI per feature of the most recent rows (whole updates: the server's batching passes, at
+    least `rows` of them once that many came) against the training bins: what a server's drift
+    gauges show. Thread-safe."""
 
     def __init__(self, bins: list[FeatureBins], rows: int) -> None:
         self.bins = bins
