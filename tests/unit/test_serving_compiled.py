@@ -93,9 +93,13 @@ def pipeline(request: pytest.FixtureRequest) -> Pipeline:
 
 
 @pytest.mark.filterwarnings("ignore:Found unknown categories")
-def test_every_featurizer_shape_compiles_and_scores_to_the_bit(pipeline: Pipeline) -> None:
+def test_every_featurizer_shape_compiles_and_scores_to_the_bit(
+    pipeline: Pipeline, request: pytest.FixtureRequest
+) -> None:
     compiled = compile_model(pipeline)
     assert compiled is not None
+    # native categories: the estimator's inner encoder checks names, so it is handed a named frame
+    assert compiled.named == (request.node.callspec.params["pipeline"] == "ordinal-native+hgb")
     scoring = rows(400, seed=5)
     assert scoring[SCHEMA.features].isna().any().all(), "missing values in every feature"
     for part in (scoring, scoring.head(1), scoring.iloc[7:8], scoring.iloc[::-1]):

@@ -312,20 +312,21 @@ def compile_model(model: Any) -> CompiledModel | None:
     expected = getattr(estimator, "feature_names_in_", None)
     if expected is None or list(expected) != list(names):
         return None
-    named = CompiledModel(estimator, parts, names, named=True)
+    named, unnamed = (CompiledModel(estimator, parts, names, named=flag) for flag in (True, False))
     probe = _probe(parts)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # unseen categories, log1p of a negative number
-        got = named.features(probe)
-        real = featurizer.transform(probe)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")  # unseen categories, log1p of a negative number
+        got, real = named.features(probe), featurizer.transform(probe)
+        expected_proba = model.predict_proba(probe).tobytes()
+        warned.clear()
+        proba = unnamed.predict_proba(probe)
     if got is None or real.to_numpy(dtype="float64").tobytes() != np.ascontiguousarray(got.T).tobytes():
         return None  # the compiled featurizer does not reproduce the real one to the bit
     # an estimator that checks names further in (native categories: an inner encoder) warns on an array
-    unnamed = CompiledModel(estimator, parts, names, named=False)
-    with warnings.catch_warnings(record=True) as warned:
-        warnings.simplefilter("always")
-        unnamed.predict_proba(probe)
-    return named if warned else unnamed
+    if not warned and proba is not None and proba.tobytes() == expected_proba:
+        return unnamed
+    proba = named.predict_proba(probe)
+    return named if proba is not None and proba.tobytes() == expected_proba else None
 
 
 _compiled: weakref.WeakKeyDictionary[Any, CompiledModel | None] = weakref.WeakKeyDictionary()
