@@ -40,12 +40,14 @@ def prepare_small(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> pd.Da
     """`prepare_features(raw, fmt, schema)`, without its per-column fixed cost on a few text rows."""
     if len(raw) > SMALL_ROWS or len(raw) == 0:
         return prepare_features(raw, fmt, schema)
-    frame = raw.rename(columns=to_snake_case)
+    named = {to_snake_case(c): c for c in raw.columns}  # the renaming, without copying the frame
+    if len(named) != len(raw.columns):
+        return prepare_features(raw, fmt, schema)
     columns: dict[str, pd.Series] = {}
     for column in schema.features:
-        if column not in frame or not _is_text(frame[column]):
+        if column not in named or not _is_text(raw[named[column]]):
             return prepare_features(raw, fmt, schema)
-        cleaned = _cleaned(frame[column].tolist(), fmt.missing_marker)
+        cleaned = _cleaned(raw[named[column]].tolist(), fmt.missing_marker)
         typed = (
             _number(cleaned, schema.dtype(column))
             if column in schema.numeric
