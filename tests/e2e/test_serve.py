@@ -138,7 +138,7 @@ def server(registry: Registry) -> Iterator[Server]:
         *("--body-timeout", "1"),
     )
     yield served
-    served.stop()
+    assert served.stop() == 0, served.output()[-3000:]  # stopped by SIGTERM, gracefully: status 0
 
 
 def records(registry: Registry, lines: list[str]) -> list[dict[str, object]]:
@@ -414,8 +414,8 @@ def test_sighup_reloads_refuses_an_unverified_version_and_shutdown_finishes_requ
         second.process.send_signal(signal.SIGTERM)
         thread.join()
         assert answered == ["HTTP/1.1 200 OK"]
-        # uvicorn ends by re-raising the signal it handled, so the exit status is SIGTERM's
-        assert second.process.wait(timeout=60) in (0, -signal.SIGTERM)
+        # a graceful stop is the normal end of `serve` (uvicorn re-raises the signal; serve ignores it)
+        assert second.process.wait(timeout=60) == 0
         assert "Finished server process" in second.output()
     finally:
         second.stop()

@@ -171,6 +171,18 @@ def test_the_drift_window_describes_the_last_rows_only() -> None:
     assert window.psi()["age"] == pytest.approx(recent.summary()["features"]["age"]["psi"], abs=1e-6)
 
 
+def test_drift_bins_count_category_codes_as_they_count_text() -> None:
+    train = prepare_features(delivered(200, seed=3), FORMAT, SCHEMA)
+    bins = {b.name: b for b in feature_bins(train, SCHEMA.categorical, SCHEMA.numeric)}
+    served = pd.Series(["Private", None, "Never-worked", "State-gov", "Private", None, "Atlantis"])
+    as_category = served.astype("category")
+    assert isinstance(as_category.dtype, pd.CategoricalDtype)
+    for column in SCHEMA.categorical:
+        counts = bins[column].counts(as_category)
+        assert counts.tolist() == bins[column].counts(served.astype("string")).tolist()
+        assert counts.sum() == len(served) and counts[-2] == 2  # missing, then unseen
+
+
 def test_the_batcher_groups_concurrent_requests_and_answers_each_its_own_rows_and_failures() -> None:
     passes: list[int] = []
 
@@ -183,7 +195,10 @@ def test_the_batcher_groups_concurrent_requests_and_answers_each_its_own_rows_an
         failures = [Failure(int(row), "x", int(rows.loc[row, "x"]), "negative") for row in bad]
         return Scored(good, scores, (scores > 10).astype("int8"), failures)
 
-    batcher = Batcher(process, max_rows=1000, max_wait=0.2)
+    answered: list[tuple[float, list[int]]] = []  # what the drift window is told, per pass
+    batcher = Batcher(
+        process, max_rows=1000, max_wait=0.2, answered=lambda m, rows: answered.append((m, list(rows["x"])))
+    )
     answers: dict[int, Scored] = {}
     sent = {i: pd.DataFrame({"x": [i * 10 + k for k in range(i + 1)]}) for i in range(8)}
     sent[5].loc[2, "x"] = -1
@@ -204,8 +219,18 @@ def test_the_batcher_groups_concurrent_requests_and_answers_each_its_own_rows_an
     assert all(not answers[i].failures for i in range(8) if i != 5)
     assert len(passes) < 8  # grouped (two models: at least two passes)
     assert sum(passes) == sum(i + 1 for i in range(8))
+    # once per pass, the rows of the answered requests only: none of request 5, refused for one row
+    assert len(answered) == len(passes)
+    for model in (2.0, 3.0):
+        told = sorted(x for m, rows in answered if m == model for x in rows)
+        assert told == sorted(x for i in range(8) if (2.0 if i % 2 else 3.0) == model and i != 5 for x in sent[i]["x"])
 
     passes.clear()
-    off = Batcher(process, max_rows=1000, max_wait=0.2, enabled=False)
+    answered.clear()
+    off = Batcher(
+        process, max_rows=1000, max_wait=0.2, enabled=False, answered=lambda m, rows: answered.append((m, []))
+    )
     np.testing.assert_array_equal(off.submit(1.0, pd.DataFrame({"x": [1, 2]})).scores, [1, 2])
-    assert passes == [2]
+    off.submit(1.0, pd.DataFrame({"x": [1, -2]}))
+    assert passes == [2, 2]
+    assert answered == [(1.0, [])]

@@ -103,6 +103,13 @@ def _not_in_set_values(values: list[Any], kwargs: dict[str, Any]) -> list[bool] 
     return [isinstance(v, str) and v in refused for v in values]
 
 
+def _regex_values(values: list[Any], kwargs: dict[str, Any]) -> list[bool] | None:
+    if not all(isinstance(v, str) or _missing(v) for v in values):
+        return None
+    pattern = re.compile(kwargs["regex"])
+    return [isinstance(v, str) and not pattern.search(v) for v in values]
+
+
 def _between_values(values: list[Any], kwargs: dict[str, Any]) -> list[bool] | None:
     if not all(type(v) in (int, float) for v in values):
         return None
@@ -119,6 +126,7 @@ ROW_LEVEL_VALUES: dict[str, Callable[[list[Any], dict[str, Any]], list[bool] | N
     "expect_column_values_to_not_be_null": _not_null_values,
     "expect_column_values_to_be_in_set": _in_set_values,
     "expect_column_values_to_not_be_in_set": _not_in_set_values,
+    "expect_column_values_to_match_regex": _regex_values,
     "expect_column_values_to_be_between": _between_values,
 }
 
@@ -132,24 +140,25 @@ ROW_LEVEL: dict[str, Callable[[pd.Series, dict[str, Any]], np.ndarray]] = {
 }
 
 
-# table-level kinds: whether the frame passes (no row can be blamed)
-def _columns_set(frame: pd.DataFrame, kwargs: dict[str, Any]) -> bool:
-    return set(frame.columns) == set(kwargs["column_set"])
+# table-level kinds: whether the frame passes (no row can be blamed), from its columns' dtypes
+# (read once: a column taken out of a frame per expectation cost more than the checks)
+def _columns_set(columns: list[str], dtypes: dict[str, str], kwargs: dict[str, Any]) -> bool:
+    return set(columns) == set(kwargs["column_set"])
 
 
-def _columns_ordered(frame: pd.DataFrame, kwargs: dict[str, Any]) -> bool:
-    return list(frame.columns) == list(kwargs["column_list"])
+def _columns_ordered(columns: list[str], dtypes: dict[str, str], kwargs: dict[str, Any]) -> bool:
+    return columns == list(kwargs["column_list"])
 
 
-def _type(frame: pd.DataFrame, kwargs: dict[str, Any]) -> bool:
-    return kwargs["column"] in frame and str(frame[kwargs["column"]].dtype) == kwargs["type_"]
+def _type(columns: list[str], dtypes: dict[str, str], kwargs: dict[str, Any]) -> bool:
+    return kwargs["column"] in dtypes and dtypes[kwargs["column"]] == kwargs["type_"]
 
 
-def _type_list(frame: pd.DataFrame, kwargs: dict[str, Any]) -> bool:
-    return kwargs["column"] in frame and str(frame[kwargs["column"]].dtype) in kwargs["type_list"]
+def _type_list(columns: list[str], dtypes: dict[str, str], kwargs: dict[str, Any]) -> bool:
+    return kwargs["column"] in dtypes and dtypes[kwargs["column"]] in kwargs["type_list"]
 
 
-TABLE_LEVEL: dict[str, Callable[[pd.DataFrame, dict[str, Any]], bool]] = {
+TABLE_LEVEL: dict[str, Callable[[list[str], dict[str, str], dict[str, Any]], bool]] = {
     "expect_table_columns_to_match_set": _columns_set,
     "expect_table_columns_to_match_ordered_list": _columns_ordered,
     "expect_column_type_to_be": _type,
@@ -181,10 +190,12 @@ class RowChecks:
     def failures(self, frame: pd.DataFrame) -> tuple[list[Failure], list[str]]:
         """Failures by row (in row then expectation order), and the table-level expectations
         that failed (then no row is checked: the columns are not the contract's)."""
+        columns = list(frame.columns)
+        dtypes = {column: str(dtype) for column, dtype in zip(columns, frame.dtypes, strict=True)}
         whole = [
             f"{kind}" + (f" on {kwargs['column']}" if "column" in kwargs else "")
             for kind, kwargs in self.table
-            if not TABLE_LEVEL[kind](frame, kwargs)
+            if not TABLE_LEVEL[kind](columns, dtypes, kwargs)
         ]
         if whole:
             return [], whole
@@ -192,10 +203,9 @@ class RowChecks:
         few = len(frame) <= SMALL_ROWS
         plain: dict[str, list[Any]] = {}
         for kind, kwargs, reason in self.rows:
-            values = frame[kwargs["column"]]
             if few and kind in ROW_LEVEL_VALUES:
                 if kwargs["column"] not in plain:
-                    plain[kwargs["column"]] = values.tolist()
+                    plain[kwargs["column"]] = frame[kwargs["column"]].tolist()
                 bad = ROW_LEVEL_VALUES[kind](plain[kwargs["column"]], kwargs)
                 if bad is not None:
                     if any(bad):
@@ -205,6 +215,7 @@ class RowChecks:
                             if wrong
                         ]
                     continue
+            values = frame[kwargs["column"]]
             mask = ROW_LEVEL[kind](values, kwargs)
             if mask.any():
                 found += [

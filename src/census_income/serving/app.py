@@ -67,7 +67,9 @@ class Service:
         self.follower = Follower(settings.root, settings.specs, self.metrics, settings.drift_rows)
         wait = settings.max_wait_ms / 1000
         observe = self.metrics.batch_rows.observe
-        self.batcher = Batcher(self.process, settings.max_batch_rows, wait, settings.batching, observe)
+        self.batcher = Batcher(
+            self.process, settings.max_batch_rows, wait, settings.batching, observe=observe, answered=self.count_drift
+        )
         # the shadow's model calls on the primary's prepared rows, grouped the same way
         self.shadows = Batcher(self.shadow_scores, settings.max_batch_rows, wait, settings.batching)
         self._shadowed: dict[str, tuple[int, int]] = {}  # shadow version -> rows, disagreements
@@ -77,6 +79,11 @@ class Service:
     def process(served: Served, raw: pd.DataFrame) -> Scored:
         """The scoring path of `predict` over a request's rows, or a batch of requests' rows."""
         return score_rows(served.scorer, raw, served.gate.keep, score_small)
+
+    @staticmethod
+    def count_drift(served: Served, prepared: pd.DataFrame) -> None:
+        """The rows a pass answered, into the drift window of the version that scored them."""
+        served.window.update(prepared)
 
     def answer(self, deployment: Deployment, body: bytes, content_type: str, key: str | None) -> dict[str, Any]:
         """Score one request's rows with the version its key routes to (runs in a worker thread)."""
@@ -97,7 +104,6 @@ class Service:
         self.metrics.rows_scored.labels(served.version).inc(len(scored.scores))
         if role == "canary":
             self.metrics.canary.labels(served.version).inc()
-        served.window.update(scored.prepared)
         return {
             "model_version": served.version,
             "role": role,
@@ -169,14 +175,15 @@ def create_app(service: Service) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         wake = asyncio.Event()
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not in the main thread: no signals
+        # not in the main thread: no signals (asyncio: RuntimeError, uvloop: ValueError)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, wake.set)
         follow = asyncio.create_task(_follow(service.follower, wake, settings.poll_seconds))
         try:
             yield
         finally:
             follow.cancel()
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
 
     app = FastAPI(title="census-income", lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -26,6 +26,7 @@ from census_income.serving.scorer import Scored
 
 Process = Callable[[Any, pd.DataFrame], Scored]
 Observe = Callable[[int], None]  # told the rows of each pass
+Answered = Callable[[Any, pd.DataFrame], None]  # told the prepared rows of the requests a pass answered
 
 
 @dataclass
@@ -45,13 +46,23 @@ class Batcher:
     """
 
     def __init__(
-        self, process: Process, max_rows: int, max_wait: float, enabled: bool = True, observe: Observe | None = None
+        self,
+        process: Process,
+        max_rows: int,
+        max_wait: float,
+        enabled: bool = True,
+        *,
+        observe: Observe | None = None,
+        answered: Answered | None = None,
     ) -> None:
+        """`answered`: told once per pass the prepared rows of its requests that no row of failed
+        (the drift window counts a pass's rows together: per request, it cost more than the model)."""
         self.process = process
         self.max_rows = max_rows
         self.max_wait = max_wait
         self.enabled = enabled
         self.observe = observe
+        self.answered = answered
         self._waiting: list[_Waiting] = []
         self._rows = 0
         self._leading = False
@@ -61,7 +72,10 @@ class Batcher:
     def submit(self, served: Any, rows: pd.DataFrame) -> Scored:
         """The scoring path's result for `rows` (numbered 0..n-1), from a pass shared with others."""
         if not self.enabled:
-            return self._pass(served, rows)
+            scored = self._pass(served, rows)
+            if self.answered is not None and not scored.failures:
+                self.answered(served, scored.prepared)
+            return scored
         item = _Waiting(served, rows)
         with self._arrived:
             self._waiting.append(item)
@@ -105,8 +119,15 @@ class Batcher:
             for item in items:
                 item.answer.set_exception(exc)
             return
-        for item, start, end in zip(items, offsets[:-1], offsets[1:], strict=True):
-            item.answer.set_result(share(scored, int(start), int(end)))
+        bounds = list(zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True))
+        shares = [scored] if len(items) == 1 else [share(scored, start, end) for start, end in bounds]
+        if self.answered is not None:
+            refused = [bound for bound, mine in zip(bounds, shares, strict=True) if mine.failures]
+            index = scored.prepared.index.to_numpy()
+            keep = ~np.any([(index >= start) & (index < end) for start, end in refused], axis=0) if refused else None
+            self.answered(items[0].served, scored.prepared if keep is None else scored.prepared[keep])
+        for item, mine in zip(items, shares, strict=True):
+            item.answer.set_result(mine)
 
     def _pass(self, served: Any, rows: pd.DataFrame) -> Scored:
         if self.observe is not None:

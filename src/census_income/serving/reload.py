@@ -22,6 +22,7 @@ from typing import Any
 from census_income.contracts.rows import Failure, RowChecks
 from census_income.errors import InputError, PipelineError, RequestError
 from census_income.repo.lineage import recorded_md5
+from census_income.serving.compiled import compiled_model
 from census_income.serving.metrics import Metrics
 from census_income.serving.registry import DVC_FILE, ModelRef, declared, git, resolve, versions, yaml_at
 from census_income.serving.scorer import Scorer, input_checks, load_ref, training_rows
@@ -178,6 +179,7 @@ class Follower:
         key = self._key(ref)
         if key not in self._loaded:
             scorer = load_ref(ref, self.root)
+            compiled_model(scorer.model)  # its numpy featurizer built and checked now, not on a request
             schema = scorer.cfg.schema_
             bins = feature_bins(training_rows(scorer, self.root), schema.categorical, schema.numeric)
             gate = RowGate()

@@ -171,7 +171,8 @@ def checked_rows(raw: pd.DataFrame, cfg: ScoringConfig, keep: Keep) -> tuple[pd.
     from census_income.serving.small import prepare_small
 
     fmt, schema = cfg.format, cfg.schema_
-    raw = raw.drop(columns=[schema.label.column], errors="ignore")
+    if schema.label.column in raw.columns:
+        raw = raw.drop(columns=[schema.label.column])
     (as_delivered, build, config), (typed, build_typed, typed_config) = input_checks(
         cfg, stored_as_integers(raw, fmt, schema)
     )

@@ -34,8 +34,15 @@ SHOWN_ROWS = 10
 
 
 def score(model: Any, prepared: pd.DataFrame) -> np.ndarray:
-    """Probability of the positive class for prepared rows (the model picks its columns)."""
-    return np.asarray(model.predict_proba(prepared)[:, 1], dtype="float64")
+    """Probability of the positive class for prepared rows (the model picks its columns): through
+    the featurizer compiled to numpy when it reproduces this call (`compiled`), else the pipeline."""
+    from census_income.serving.compiled import compiled_model
+
+    compiled = compiled_model(model)
+    proba = compiled.predict_proba(prepared) if compiled is not None else None
+    if proba is None:
+        proba = model.predict_proba(prepared)
+    return np.asarray(proba[:, 1], dtype="float64")
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = EPSILON) -> float:
@@ -81,6 +88,13 @@ class FeatureBins:
             numbers = values.to_numpy(dtype="float64", na_value=np.nan)
             numbers = numbers[~np.isnan(numbers)]
             return np.bincount(np.searchsorted(self.edges, numbers, side="left"), minlength=len(self.edges) + 1)
+        dtype = values.dtype
+        if isinstance(dtype, pd.CategoricalDtype) and all(isinstance(c, str) for c in dtype.categories):
+            # prepared rows: a bin per category of the column's dtype, then its codes (no text per row)
+            where = dict(zip(self.categories, range(len(self.categories)), strict=True))
+            unseen, missing = len(self.categories) + 1, len(self.categories)
+            bins = np.array([where.get(c, unseen) for c in values.cat.categories] + [missing], dtype="intp")
+            return np.bincount(bins[values.cat.codes.to_numpy()], minlength=len(self.categories) + 2)
         text = values.astype("string")
         codes = pd.Index(self.categories, dtype="string").get_indexer(pd.Index(text.dropna()))
         known = np.bincount(codes[codes >= 0], minlength=len(self.categories))
@@ -145,8 +159,9 @@ class DriftMonitor:
 
 
 class DriftWindow:
-    """PSI per feature of the most recent rows (whole requests, at least `rows` of them once that
-    many came) against the training bins: what a server's drift gauges show. Thread-safe."""
+    """PSI per feature of the most recent rows (whole updates: the server's batching passes, at
+    least `rows` of them once that many came) against the training bins: what a server's drift
+    gauges show. Thread-safe."""
 
     def __init__(self, bins: list[FeatureBins], rows: int) -> None:
         self.bins = bins

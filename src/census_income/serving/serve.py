@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,11 @@ def serve_command(args: argparse.Namespace) -> int:
     service = Service(settings)
     common = {"host": args.host, "port": args.port, "timeout_graceful_shutdown": GRACEFUL_SECONDS}
     if args.workers == 1:
-        uvicorn.Server(uvicorn.Config(create_app(service), access_log=False, **common)).run()
+        server = uvicorn.Server(uvicorn.Config(create_app(service), access_log=False, **common))
+        # after its graceful shutdown uvicorn raises the signal that stopped it again, with the handler
+        # it found; ignored, a SIGTERM ends `serve` with status 0 (a stop asked for) rather than -15
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        server.run()
         return 0
     del service  # checked; each worker loads its own
     os.environ[SETTINGS_VARIABLE] = json.dumps({**asdict(settings), "root": str(settings.root)})

@@ -40,12 +40,14 @@ def prepare_small(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> pd.Da
     """`prepare_features(raw, fmt, schema)`, without its per-column fixed cost on a few text rows."""
     if len(raw) > SMALL_ROWS or len(raw) == 0:
         return prepare_features(raw, fmt, schema)
-    frame = raw.rename(columns=to_snake_case)
+    named = {to_snake_case(c): c for c in raw.columns}  # the renaming, without copying the frame
+    if len(named) != len(raw.columns):
+        return prepare_features(raw, fmt, schema)
     columns: dict[str, pd.Series] = {}
     for column in schema.features:
-        if column not in frame or not _is_text(frame[column]):
+        if column not in named or not _is_text(raw[named[column]]):
             return prepare_features(raw, fmt, schema)
-        cleaned = _cleaned(frame[column].tolist(), fmt.missing_marker)
+        cleaned = _cleaned(raw[named[column]].tolist(), fmt.missing_marker)
         typed = (
             _number(cleaned, schema.dtype(column))
             if column in schema.numeric
@@ -84,7 +86,11 @@ def _cleaned(values: list[object], missing_marker: str) -> list[str | None] | No
 def _category(cleaned: list[str | None] | None) -> pd.Series | None:
     if cleaned is None or all(text is None for text in cleaned):  # no category: pandas types it apart
         return None
-    return pd.Series(pd.Categorical([np.nan if text is None else text for text in cleaned]))
+    # what `pd.Categorical(values)` makes (sorted categories, -1 for missing), without its factorizing
+    present = sorted({text for text in cleaned if text is not None})
+    where = {text: code for code, text in enumerate(present)}
+    codes = np.array([-1 if text is None else where[text] for text in cleaned], dtype="int64")
+    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(present), validate=False))
 
 
 def _number(cleaned: list[str | None] | None, dtype: str) -> pd.Series | None:
