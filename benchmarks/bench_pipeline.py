@@ -9,8 +9,9 @@ what a clone holds):
       ratio is to that floor, the median of the rounds reported;
   (2) cold: `dvc repro` with no outputs and an empty cache, against the fastest floor;
   (3) nothing changed: `dvc repro` right after (median of three);
-  (4) queue: experiments with fresh learning rates queued (`dvc exp run --queue`) and run on
-      two workers (`dvc exp run --run-all -j 2`); DVC's overhead per experiment is
+  (4) queue: experiments with fresh learning rates queued by one `dvc exp run --queue -S
+      model.learning_rate=a,b` (a sweep, as `census-income sweep` queues each grid entry) and run
+      on two workers (`dvc exp run --run-all -j 2`); DVC's overhead per experiment is
       workers x wall (queueing included) minus the stage processes' time, per experiment;
   (5) opt-in (`make bench LARGE=10000000`, long): `bench_large.py`'s pipeline and floor at that size.
 Per stage it splits wall time into start-up/imports, work and gate, read back from the JSON
@@ -334,16 +335,15 @@ def inner_loop(project: Path, env: dict[str, str], work: Path, log_file: Path, c
 
 
 def queued(project: Path, env: dict[str, str], work: Path, count: int, jobs: int) -> Queue:
-    """`count` experiments with fresh learning rates, queued and run on `jobs` workers."""
+    """`count` experiments with fresh learning rates, queued (one command) and run on `jobs` workers."""
     env = {**env, "CENSUS_INCOME_LOG_DIR": str(work / "queue-logs")}
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # as `census-income sweep`
         env.setdefault(variable, str(max(1, (os.cpu_count() or 1) // jobs)))
     timed(["git", "add", "-A"], project, env)  # what a user queues from: the reproduced pipeline, committed
     timed(["git", "commit", "-q", "--allow-empty", "-m", "reproduced"], project, env)  # empty: dvc.lock was current
     base = learning_rate((project / "params.yaml").read_text(encoding="utf-8"))
-    wall = 0.0
-    for rate in fresh_rates(base, count, start=50):
-        wall += timed(["dvc", "exp", "run", "--queue", "-S", f"model.learning_rate={rate:g}"], project, env).seconds
+    rates = ",".join(f"{rate:g}" for rate in fresh_rates(base, count, start=50))
+    wall = timed(["dvc", "exp", "run", "--queue", "-S", f"model.learning_rate={rates}"], project, env).seconds
     wall += timed(["dvc", "exp", "run", "--run-all", "-j", str(jobs)], project, env, work / "queue.log").seconds
     stages = stage_rows(work / "queue-logs" / "pipeline.jsonl")
     if sum(row.name.strip().startswith("train") for row in stages) != count:

@@ -32,6 +32,9 @@ DONE_STATES = ("success", "failed")
 # a queue with waiting experiments and no live worker for this long has lost its workers
 STALL_SECONDS = 30.0
 MAX_RESTARTS = 3
+# a status check reads the queue's files in-process (about 0.07 s wall, 0.02 s CPU measured): a
+# sweep learns its last experiment is done within a second instead of up to 10 s later
+POLL_SECONDS = 1.0
 
 
 def stalled(states: Mapping[str, str], names: Iterable[str], workers: int) -> bool:
@@ -145,7 +148,7 @@ def run_sweep(
     jobs: int = 2,
     label: str | None = None,
     rank_by: str = RANK_METRIC,
-    poll_seconds: float = 10.0,
+    poll_seconds: float = POLL_SECONDS,
     timeout_seconds: float = 3600.0,
     keep_failed: bool = False,
     plots: Path | None = None,
