@@ -72,6 +72,17 @@ def test_the_pandas_stages_never_import_pyspark() -> None:
     assert loaded.stdout.strip() == "[]"
 
 
+def test_ingest_and_prepare_never_import_scikit_learn() -> None:
+    """scikit-learn is 0.85 s of a process's start-up; only split and featurize (and later stages) use it."""
+    code = (
+        "import sys\n"
+        "import census_income.stages.ingest, census_income.stages.prepare\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sklearn')))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert loaded.stdout.strip() == "[]"
+
+
 GATED_STAGE = """
 import sys
 import pandas as pd

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from census_income.errors import PipelineError
 from census_income.repo.lineage import recorded_md5
-from census_income.repo.lock import Hashed, flatten, hashed, locked_stages, outputs, overlaps, parse_lock
+from census_income.repo.lock import LOADER, Hashed, flatten, hashed, locked_stages, outputs, overlaps, parse_lock
 from census_income.repo.staleness import stale_stages
 from census_income.reporting.report_text import changed_stages
 
@@ -74,6 +75,17 @@ def test_a_lock_with_nothing_in_it_has_no_stages() -> None:
     assert parse_lock("") == {} == parse_lock("- a list\n")
     assert locked_stages({}) == {} == locked_stages({"stages": None})
     assert locked_stages({"stages": {"s": {}}})["s"].outs == ()
+
+
+def test_the_lock_reads_as_pyyaml_safe_load_reads_it_through_libyaml_when_there() -> None:
+    """libyaml is 8x faster on a 40 KB lock; the values it resolves (numbers, booleans, dates, null) must not change."""
+    text = (
+        "schema: '2.0'\nstages:\n  train:\n    cmd: python -m train\n    params:\n      params.yaml:\n"
+        "        a: 1e3\n        b: 0o17\n        c: yes\n        d: 2026-11-30\n        e: ~\n        f: 1.10\n"
+        "    outs:\n    - path: m\n      md5: 0123e456\n      size: 12\n"
+    )
+    assert parse_lock(text) == yaml.safe_load(text)
+    assert LOADER is (yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader)
 
 
 def test_outputs_and_overlapping_paths() -> None:

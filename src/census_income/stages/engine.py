@@ -22,7 +22,6 @@ from census_income.data.prepare import prepare, unlabelled
 from census_income.data.split import SPLITS, split
 from census_income.engines import SparkEngineConfig
 from census_income.io import ParquetChunks, atomic_path, dump_model, read_parquet, read_source, write_parquet
-from census_income.modeling.features import featurize_chunks, fit_featurizer
 
 if TYPE_CHECKING:
     from census_income.data.config import IngestConfig, PrepareConfig, SplitStageConfig
@@ -106,6 +105,9 @@ class PandasEngine:
 
     def featurize(self, run: StageRun, args: argparse.Namespace, cfg: FeaturizeConfig) -> None:
         """Fit the preprocessing on train, transform every split in chunks, save the transformer."""
+        # imported here: scikit-learn is 0.85 s of a process's start-up, and ingest and prepare never use it
+        from census_income.modeling.features import featurize_chunks, fit_featurizer
+
         gate = run.watch(Gate("featurize", cfg.mode))
         splits = {name: read_parquet(Path(args.split) / f"{name}.parquet") for name in SPLITS}
         for frame in splits.values():
