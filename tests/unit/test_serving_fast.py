@@ -16,7 +16,7 @@ from census_income.contracts.rows import RowChecks
 from census_income.contracts.suites import input_prepared_suite, input_suite
 from census_income.data.prepare import prepare_features
 from census_income.errors import RequestError
-from census_income.serving.bodies import parse_body
+from census_income.serving.bodies import TextRows, parse_body
 from census_income.serving.fast import fast_scored
 from census_income.serving.reload import RowGate
 from census_income.serving.scorer import score_rows
@@ -78,13 +78,13 @@ def records(rows: int, seed: int, hostile: float) -> list[dict[str, Any]]:
 
 def both_paths(scorer: Any, body: list[dict[str, Any]]) -> tuple[Any, Any]:
     """The frame path's answer (a `Scored`, or the `RequestError` it raises) and the fast path's."""
-    raw = parse_body(json.dumps(body).encode(), "application/json", FORMAT, LABEL, 1000).frame
-    gate = RowGate()
+    rows = parse_body(json.dumps(body).encode(), "application/json", FORMAT, LABEL, 1000)
+    assert isinstance(rows.table, TextRows)
     try:
-        frame: Any = score_rows(scorer, raw, gate.keep, score_small)
+        frame: Any = score_rows(scorer, rows.frame, RowGate().keep, score_small)
     except RequestError as refused:
         frame = refused
-    return frame, fast_scored(scorer, RowGate(), raw)
+    return frame, fast_scored(scorer, RowGate(), rows.table.values)
 
 
 @pytest.mark.filterwarnings("ignore:Found unknown categories")

@@ -22,9 +22,11 @@ import numpy as np
 import pandas as pd
 
 from census_income.errors import PipelineError
+from census_income.serving.bodies import TextRows
 from census_income.serving.scorer import Scored
 
-Process = Callable[[Any, pd.DataFrame], Scored]
+Table = pd.DataFrame | TextRows  # a request's rows: a frame, or a JSON body's text columns
+Process = Callable[[Any, Any], Scored]  # told the rows it was given (a `Table`)
 Observe = Callable[[int], None]  # told the rows of each pass
 Answered = Callable[[Any, pd.DataFrame], None]  # told the prepared rows of the requests a pass answered
 
@@ -32,7 +34,7 @@ Answered = Callable[[Any, pd.DataFrame], None]  # told the prepared rows of the 
 @dataclass
 class _Waiting:
     served: Any
-    rows: pd.DataFrame
+    rows: Table
     answer: Future[Scored] = field(default_factory=Future)
 
 
@@ -69,7 +71,7 @@ class Batcher:
         self._arrived = threading.Condition()
         self._running = threading.Lock()  # one pass at a time
 
-    def submit(self, served: Any, rows: pd.DataFrame) -> Scored:
+    def submit(self, served: Any, rows: Table) -> Scored:
         """The scoring path's result for `rows` (numbered 0..n-1), from a pass shared with others."""
         if not self.enabled:
             scored = self._pass(served, rows)
@@ -107,14 +109,21 @@ class Batcher:
     def _run(self, items: list[_Waiting]) -> None:
         """One pass over the rows of `items` (one version, one column set); each gets its share."""
         offsets = np.cumsum([0, *(len(item.rows) for item in items)])
-        frame = pd.concat(
-            [
-                item.rows.set_axis(pd.RangeIndex(int(start), int(start) + len(item.rows)))
-                for item, start in zip(items, offsets, strict=False)
-            ]
+        texts = [item.rows for item in items if isinstance(item.rows, TextRows)]
+        rows = (
+            TextRows.concat(texts)  # numbered 0..n-1 as the frame below is
+            if len(texts) == len(items)
+            else pd.concat(
+                [
+                    (item.rows.frame() if isinstance(item.rows, TextRows) else item.rows).set_axis(
+                        pd.RangeIndex(int(start), int(start) + len(item.rows))
+                    )
+                    for item, start in zip(items, offsets, strict=False)
+                ]
+            )
         )
         try:
-            scored = self._pass(items[0].served, frame)
+            scored = self._pass(items[0].served, rows)
         except PipelineError as exc:  # the rows refused as a whole (their columns): each request is told
             for item in items:
                 item.answer.set_exception(exc)
@@ -129,7 +138,7 @@ class Batcher:
         for item, mine in zip(items, shares, strict=True):
             item.answer.set_result(mine)
 
-    def _pass(self, served: Any, rows: pd.DataFrame) -> Scored:
+    def _pass(self, served: Any, rows: Table) -> Scored:
         if self.observe is not None:
             self.observe(len(rows))
         return self.process(served, rows)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from census_income.config import to_snake_case
 from census_income.serving.compiled import compiled_model
@@ -22,8 +23,6 @@ from census_income.serving.scorer import Scored, Scorer, input_checks
 from census_income.serving.small import SMALL_ROWS, few_threads, prepared_frame, typed_values
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from census_income.contracts.rows import RowChecks
     from census_income.serving.reload import RowGate
 
@@ -31,17 +30,15 @@ Columns = dict[str, list[Any]]  # column name -> plain values
 TEXT_DTYPE = "str"  # pandas' text dtype: what `bodies` makes of a request's columns
 
 
-def fast_scored(scorer: Scorer, gate: RowGate, raw: pd.DataFrame) -> Scored | None:
-    """`score_rows(scorer, raw, gate.keep, score_small)` for a few text rows that all pass, or None."""
-    dtypes = [str(dtype) for dtype in raw.dtypes]
-    if not 0 < len(raw) <= SMALL_ROWS or any(dtype != TEXT_DTYPE for dtype in dtypes):
-        return None
-    found = fast_scores(scorer, gate, {column: raw[column].tolist() for column in raw.columns})
+def fast_scored(scorer: Scorer, gate: RowGate, raw: Columns) -> Scored | None:
+    """`score_rows(scorer, <the frame of these text columns>, gate.keep, score_small)` for a few
+    rows that all pass, or None."""
+    found = fast_scores(scorer, gate, raw)
     if found is None:
         return None
     typed, scores = found
     labels = (scores >= scorer.cfg.evaluate.threshold).astype("int8")
-    return Scored(prepared_frame(typed, scorer.cfg.schema_, raw.index), scores, labels)
+    return Scored(prepared_frame(typed, scorer.cfg.schema_, pd.RangeIndex(len(scores))), scores, labels)
 
 
 def fast_scores(scorer: Scorer, gate: RowGate, raw: Columns) -> tuple[Columns, np.ndarray] | None:
@@ -60,10 +57,11 @@ def fast_scores(scorer: Scorer, gate: RowGate, raw: Columns) -> tuple[Columns, n
     return None if proba is None else (typed, np.asarray(proba[:, 1], dtype="float64"))
 
 
-def _checked(scorer: Scorer, gate: RowGate, raw: dict[str, list[Any]]) -> dict[str, list[Any]] | None:
+def _checked(scorer: Scorer, gate: RowGate, raw: Columns) -> Columns | None:
     """`checked_rows` on plain values: the prepared values when every row passes both suites."""
     cfg, schema = scorer.cfg, scorer.cfg.schema_
-    if schema.label.column in raw:
+    rows = len(next(iter(raw.values()))) if raw else 0
+    if not 0 < rows <= SMALL_ROWS or schema.label.column in raw:
         return None
     (as_delivered, build, config), (typed_suite, build_typed, typed_config) = input_checks(cfg, frozenset())
     if not _passes(gate.compile(as_delivered, build, *config), dict.fromkeys(raw, TEXT_DTYPE), raw):
