@@ -16,12 +16,14 @@ from census_income.contracts.rows import RowChecks
 from census_income.contracts.suites import input_prepared_suite, input_suite
 from census_income.data.prepare import prepare_features
 from census_income.errors import RequestError
+from census_income.serving.batching import share
 from census_income.serving.bodies import TextRows, parse_body
 from census_income.serving.fast import fast_scored
 from census_income.serving.reload import RowGate
 from census_income.serving.scorer import score_rows
-from census_income.serving.small import score_small
-from tests.unit.conftest import CONTRACT, FORMAT
+from census_income.serving.scoring import feature_bins
+from census_income.serving.small import Prepared, score_small
+from tests.unit.conftest import CONTRACT, FORMAT, SCHEMA
 from tests.unit.test_serving_compiled import SHAPES, fitted_pipeline
 from tests.unit.test_serving_small import SCHEMAS
 
@@ -91,6 +93,8 @@ def both_paths(scorer: Any, body: list[dict[str, Any]]) -> tuple[Any, Any]:
 @pytest.mark.parametrize("schema_name", sorted(SCHEMAS))
 def test_the_fast_path_answers_as_the_frame_path_or_steps_aside(schema_name: str, pipeline: Pipeline) -> None:
     model = scorer(schema_name, pipeline)
+    train = pd.DataFrame({"workclass": ["Private", "State-gov", None], "native_country": ["Mexico"] * 3})
+    bins = feature_bins(train.assign(age=[20, 40, 60], capital_gain=[0, 0, 5000]), SCHEMA.categorical, SCHEMA.numeric)
     answered = stepped_aside = 0
     for seed in range(120):
         size = [1, 1, 2, 8, 33][seed % 5]
@@ -102,9 +106,19 @@ def test_the_fast_path_answers_as_the_frame_path_or_steps_aside(schema_name: str
             continue
         answered += 1
         assert not isinstance(frame, RequestError) and frame.failures == [], f"seed {seed}: a refused row passed"
-        pd.testing.assert_frame_equal(fast.prepared, frame.prepared, check_exact=True, check_categorical=True)
+        assert isinstance(fast.prepared, Prepared)
+        pd.testing.assert_frame_equal(fast.prepared.frame(), frame.prepared, check_exact=True, check_categorical=True)
         assert fast.scores.tobytes() == frame.scores.tobytes(), f"seed {seed}: probabilities differ"
         assert fast.labels.tobytes() == frame.labels.tobytes()
+        # what the batcher and the drift window read of it: a request's share, the bins' counts
+        start, end = len(body) // 3, len(body) - len(body) // 3
+        mine, theirs = share(fast, start, end), share(frame, start, end)
+        assert isinstance(mine.prepared, Prepared)
+        # the same values; a share of a frame keeps the categories of the whole pass, its own do not
+        pd.testing.assert_frame_equal(mine.prepared.frame().astype(object), theirs.prepared.astype(object))
+        assert mine.scores.tobytes() == theirs.scores.tobytes()
+        for b in bins:
+            np.testing.assert_array_equal(b.counts(fast.prepared[b.name]), b.counts(frame.prepared[b.name]))
     assert answered >= 40 and stepped_aside >= 20  # both branches were exercised
 
 

@@ -36,7 +36,7 @@ from census_income.serving.fast import fast_scored
 from census_income.serving.metrics import Metrics
 from census_income.serving.reload import Deployment, Follower, Served, Specs, describe_version
 from census_income.serving.scorer import Scored, score_rows
-from census_income.serving.small import score_small
+from census_income.serving.small import Prepared, score_small
 
 log = logging.getLogger("census_income")
 KEY_HEADER = "x-request-key"
@@ -87,7 +87,7 @@ class Service:
         return score_rows(served.scorer, frame, served.gate.keep, score_small)
 
     @staticmethod
-    def count_drift(served: Served, prepared: pd.DataFrame) -> None:
+    def count_drift(served: Served, prepared: pd.DataFrame | Prepared) -> None:
         """The rows a pass answered, into the drift window of the version that scored them."""
         served.window.update(prepared)
 
@@ -129,7 +129,8 @@ class Service:
     def shadow(self, shadow: Served, scored: Scored) -> None:
         """Score the request's prepared rows with the shadow's model too, after the answer left (as
         `predict --shadow` does), and count the rows decided differently."""
-        shadowed = self.shadows.submit(shadow, scored.prepared)
+        prepared = scored.prepared if isinstance(scored.prepared, pd.DataFrame) else scored.prepared.frame()
+        shadowed = self.shadows.submit(shadow, prepared)
         differ = int(np.sum(shadowed.labels != scored.labels))
         m = self.metrics
         m.shadow_rows.labels(shadow.version).inc(len(shadowed.scores))

@@ -28,7 +28,7 @@ from census_income.serving.scorer import Scored
 Table = pd.DataFrame | TextRows  # a request's rows: a frame, or a JSON body's text columns
 Process = Callable[[Any, Any], Scored]  # told the rows it was given (a `Table`)
 Observe = Callable[[int], None]  # told the rows of each pass
-Answered = Callable[[Any, pd.DataFrame], None]  # told the prepared rows of the requests a pass answered
+Answered = Callable[[Any, Any], None]  # told the prepared rows of the requests a pass answered
 
 
 @dataclass
@@ -132,9 +132,13 @@ class Batcher:
         shares = [scored] if len(items) == 1 else [share(scored, start, end) for start, end in bounds]
         if self.answered is not None:
             refused = [bound for bound, mine in zip(bounds, shares, strict=True) if mine.failures]
-            index = scored.prepared.index.to_numpy()
-            keep = ~np.any([(index >= start) & (index < end) for start, end in refused], axis=0) if refused else None
-            self.answered(items[0].served, scored.prepared if keep is None else scored.prepared[keep])
+            if not refused:
+                self.answered(items[0].served, scored.prepared)
+            else:  # (a pass with failures has a prepared frame)
+                assert isinstance(scored.prepared, pd.DataFrame)
+                index = scored.prepared.index.to_numpy()
+                keep = ~np.any([(index >= start) & (index < end) for start, end in refused], axis=0)
+                self.answered(items[0].served, scored.prepared[keep])
         for item, mine in zip(items, shares, strict=True):
             item.answer.set_result(mine)
 
@@ -146,6 +150,8 @@ class Batcher:
 
 def share(scored: Scored, start: int, end: int) -> Scored:
     """The results of rows `start..end-1` of a pass, numbered from 0 again."""
+    if not isinstance(scored.prepared, pd.DataFrame):  # a few rows' values: every row answered
+        return Scored(scored.prepared.rows(start, end), scored.scores[start:end], scored.labels[start:end])
     index = scored.prepared.index.to_numpy()
     mine = (index >= start) & (index < end)
     prepared = scored.prepared[mine]

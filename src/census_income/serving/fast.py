@@ -15,12 +15,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from census_income.config import to_snake_case
 from census_income.serving.compiled import compiled_model
 from census_income.serving.scorer import Scored, Scorer, input_checks
-from census_income.serving.small import SMALL_ROWS, few_threads, prepared_frame, typed_values
+from census_income.serving.small import SMALL_ROWS, Prepared, few_threads, typed_values
 
 if TYPE_CHECKING:
     from census_income.contracts.rows import RowChecks
@@ -32,13 +31,13 @@ TEXT_DTYPE = "str"  # pandas' text dtype: what `bodies` makes of a request's col
 
 def fast_scored(scorer: Scorer, gate: RowGate, raw: Columns) -> Scored | None:
     """`score_rows(scorer, <the frame of these text columns>, gate.keep, score_small)` for a few
-    rows that all pass, or None."""
+    rows that all pass (their prepared rows as `Prepared` values), or None."""
     found = fast_scores(scorer, gate, raw)
     if found is None:
         return None
     typed, scores = found
     labels = (scores >= scorer.cfg.evaluate.threshold).astype("int8")
-    return Scored(prepared_frame(typed, scorer.cfg.schema_, pd.RangeIndex(len(scores))), scores, labels)
+    return Scored(Prepared(typed, scorer.cfg.schema_), scores, labels)
 
 
 def fast_scores(scorer: Scorer, gate: RowGate, raw: Columns) -> tuple[Columns, np.ndarray] | None:

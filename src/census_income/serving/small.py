@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -43,6 +44,28 @@ def prepare_small(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> pd.Da
     text = {c: raw[named[c]].tolist() for c in schema.features if c in named and _is_text(raw[named[c]])}
     typed = typed_values(text, fmt, schema) if fits else None
     return prepare_features(raw, fmt, schema) if typed is None else prepared_frame(typed, schema, raw.index)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A few rows' prepared values (`typed_values`), numbered from 0: what the drift window and
+    the batcher read, the prepared frame itself made only when asked (`frame`)."""
+
+    values: dict[str, list[Any]]
+    schema: Schema
+
+    def __len__(self) -> int:
+        return len(next(iter(self.values.values())))
+
+    def __getitem__(self, column: str) -> list[Any]:
+        return self.values[column]
+
+    def rows(self, start: int, end: int) -> Prepared:
+        """Rows `start..end-1`, numbered from 0 again."""
+        return Prepared({column: values[start:end] for column, values in self.values.items()}, self.schema)
+
+    def frame(self) -> pd.DataFrame:
+        return prepared_frame(self.values, self.schema, pd.RangeIndex(len(self)))
 
 
 def prepared_frame(typed: dict[str, list[Any]], schema: Schema, index: pd.Index) -> pd.DataFrame:
