@@ -4,6 +4,7 @@ or steps aside: same verdicts, same prepared rows, the same probabilities to the
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,7 +17,8 @@ from census_income.contracts.rows import RowChecks
 from census_income.contracts.suites import input_prepared_suite, input_suite
 from census_income.data.prepare import prepare_features
 from census_income.errors import RequestError
-from census_income.serving.batching import share
+from census_income.serving.app import Service
+from census_income.serving.batching import Batcher, share
 from census_income.serving.bodies import TextRows, parse_body
 from census_income.serving.fast import fast_scored
 from census_income.serving.reload import RowGate
@@ -159,3 +161,22 @@ def test_plain_values_are_checked_as_the_frame_is() -> None:
         (1, "native_country"),
     }
     assert typed_checks.failures_of(dtypes, {c: prepared[c].tolist() for c in prepared}) == expected
+
+
+@pytest.mark.filterwarnings("ignore:Found unknown categories")
+def test_a_shadow_scores_prepared_values_of_several_passes_together(pipeline: Pipeline) -> None:
+    """Shares of different passes (each with its own categories) grouped into one shadow pass."""
+    model = scorer("int64", pipeline)
+    shadow = SimpleNamespace(scorer=model)
+    shares = []
+    for seed in range(6):
+        _, fast = both_paths(model, records(3, seed, hostile=0.0))
+        assert fast is not None
+        shares.append(share(fast, 1, 3))
+    batcher = Batcher(Service.shadow_scores, max_rows=1000, max_wait=0.2)
+    with ThreadPoolExecutor(6) as pool:
+        shadowed = list(pool.map(lambda mine: batcher.submit(shadow, mine.prepared), shares))
+    for mine, theirs in zip(shares, shadowed, strict=True):
+        assert isinstance(mine.prepared, Prepared)
+        expected = score_small(pipeline, mine.prepared.frame())
+        assert theirs.scores.tobytes() == expected.tobytes() == mine.scores.tobytes()

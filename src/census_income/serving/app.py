@@ -32,7 +32,7 @@ from starlette.background import BackgroundTask
 from census_income.errors import PipelineError, RequestError
 from census_income.serving.batching import Batcher
 from census_income.serving.bodies import TextRows, parse_body
-from census_income.serving.fast import fast_scored
+from census_income.serving.fast import fast_scored, model_scores
 from census_income.serving.metrics import Metrics
 from census_income.serving.reload import Deployment, Follower, Served, Specs, describe_version
 from census_income.serving.scorer import Scored, score_rows
@@ -121,16 +121,18 @@ class Service:
         }
 
     @staticmethod
-    def shadow_scores(shadow: Served, prepared: pd.DataFrame) -> Scored:
+    def shadow_scores(shadow: Served, prepared: pd.DataFrame | Prepared) -> Scored:
         """The shadow's model on prepared rows (its scores and decisions at its own threshold)."""
-        scores = score_small(shadow.scorer.model, prepared)
+        model = shadow.scorer.model
+        scores = model_scores(model, prepared.values) if isinstance(prepared, Prepared) else None
+        if scores is None:
+            scores = score_small(model, prepared if isinstance(prepared, pd.DataFrame) else prepared.frame())
         return Scored(prepared, scores, (scores >= shadow.scorer.cfg.evaluate.threshold).astype("int8"))
 
     def shadow(self, shadow: Served, scored: Scored) -> None:
         """Score the request's prepared rows with the shadow's model too, after the answer left (as
         `predict --shadow` does), and count the rows decided differently."""
-        prepared = scored.prepared if isinstance(scored.prepared, pd.DataFrame) else scored.prepared.frame()
-        shadowed = self.shadows.submit(shadow, prepared)
+        shadowed = self.shadows.submit(shadow, scored.prepared)
         differ = int(np.sum(shadowed.labels != scored.labels))
         m = self.metrics
         m.shadow_rows.labels(shadow.version).inc(len(shadowed.scores))

@@ -24,8 +24,10 @@ import pandas as pd
 from census_income.errors import PipelineError
 from census_income.serving.bodies import TextRows
 from census_income.serving.scorer import Scored
+from census_income.serving.small import Prepared
 
-Table = pd.DataFrame | TextRows  # a request's rows: a frame, or a JSON body's text columns
+# a request's rows: a frame, or a JSON body's text columns; a shadow's: prepared rows or values
+Table = pd.DataFrame | TextRows | Prepared
 Process = Callable[[Any, Any], Scored]  # told the rows it was given (a `Table`)
 Observe = Callable[[int], None]  # told the rows of each pass
 Answered = Callable[[Any, Any], None]  # told the prepared rows of the requests a pass answered
@@ -110,18 +112,21 @@ class Batcher:
         """One pass over the rows of `items` (one version, one column set); each gets its share."""
         offsets = np.cumsum([0, *(len(item.rows) for item in items)])
         texts = [item.rows for item in items if isinstance(item.rows, TextRows)]
-        rows = (
-            TextRows.concat(texts)  # numbered 0..n-1 as the frame below is
-            if len(texts) == len(items)
-            else pd.concat(
+        values = [item.rows for item in items if isinstance(item.rows, Prepared)]
+        rows: Table
+        if len(texts) == len(items):  # values, numbered 0..n-1 as the frame below is
+            rows = TextRows.concat(texts)
+        elif len(values) == len(items):
+            rows = Prepared.concat(values)
+        else:
+            rows = pd.concat(
                 [
-                    (item.rows.frame() if isinstance(item.rows, TextRows) else item.rows).set_axis(
+                    (item.rows if isinstance(item.rows, pd.DataFrame) else item.rows.frame()).set_axis(
                         pd.RangeIndex(int(start), int(start) + len(item.rows))
                     )
                     for item, start in zip(items, offsets, strict=False)
                 ]
             )
-        )
         try:
             scored = self._pass(items[0].served, rows)
         except PipelineError as exc:  # the rows refused as a whole (their columns): each request is told

@@ -44,8 +44,14 @@ def fast_scores(scorer: Scorer, gate: RowGate, raw: Columns) -> tuple[Columns, n
     """The prepared values and probabilities of a few text rows (raw column name -> values),
     or None: take the frame path."""
     typed = _checked(scorer, gate, raw)
-    compiled = compiled_model(scorer.model) if typed is not None else None
-    if typed is None or compiled is None:
+    scores = model_scores(scorer.model, typed) if typed is not None else None
+    return None if typed is None or scores is None else (typed, scores)
+
+
+def model_scores(model: Any, typed: Columns) -> np.ndarray | None:
+    """`score_small(model, <the prepared frame of these values>)` from the values, or None (not compiled)."""
+    compiled = compiled_model(model)
+    if compiled is None:
         return None
     block = compiled.input_of(
         lambda cats: np.array([cats.code(v) for v in typed[cats.column]]) if cats.column in typed else None,
@@ -53,7 +59,7 @@ def fast_scores(scorer: Scorer, gate: RowGate, raw: Columns) -> tuple[Columns, n
     )
     with few_threads(len(next(iter(typed.values())))):
         proba = compiled.estimate(block)
-    return None if proba is None else (typed, np.asarray(proba[:, 1], dtype="float64"))
+    return None if proba is None else np.asarray(proba[:, 1], dtype="float64")
 
 
 def _checked(scorer: Scorer, gate: RowGate, raw: Columns) -> Columns | None:

@@ -57,8 +57,18 @@ class Prepared:
     def __len__(self) -> int:
         return len(next(iter(self.values.values())))
 
+    @property
+    def columns(self) -> list[str]:
+        return list(self.values)
+
     def __getitem__(self, column: str) -> list[Any]:
         return self.values[column]
+
+    @staticmethod
+    def concat(parts: list[Prepared]) -> Prepared:
+        """The rows of `parts` one after the other (a frame of them all has their categories)."""
+        values = {column: [v for part in parts for v in part.values[column]] for column in parts[0].values}
+        return Prepared(values, parts[0].schema)
 
     def rows(self, start: int, end: int) -> Prepared:
         """Rows `start..end-1`, numbered from 0 again."""
