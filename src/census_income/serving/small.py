@@ -40,9 +40,10 @@ PLAIN_INTEGER = re.compile(r"(?!-0+$)-?\d{1,15}")  # not -0: pandas reads it as 
 def prepare_small(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> pd.DataFrame:
     """`prepare_features(raw, fmt, schema)`, without its per-column fixed cost on a few text rows."""
     named = {to_snake_case(c): c for c in raw.columns}  # the renaming, without copying the frame
-    fits = 0 < len(raw) <= SMALL_ROWS and len(named) == len(raw.columns)
-    text = {c: raw[named[c]].tolist() for c in schema.features if c in named and _is_text(raw[named[c]])}
-    typed = typed_values(text, fmt, schema) if fits else None
+    typed = None
+    if 0 < len(raw) <= SMALL_ROWS and len(named) == len(raw.columns):  # (a file's chunk: never read as lists)
+        text = {c: raw[named[c]].tolist() for c in schema.features if c in named and _is_text(raw[named[c]])}
+        typed = typed_values(text, fmt, schema)
     return prepare_features(raw, fmt, schema) if typed is None else prepared_frame(typed, schema, raw.index)
 
 
