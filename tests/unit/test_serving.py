@@ -17,7 +17,7 @@ from census_income.contracts.suites import input_prepared_suite, input_suite
 from census_income.data.prepare import prepare_features
 from census_income.errors import RequestError
 from census_income.serving.batching import Batcher
-from census_income.serving.bodies import parse_body
+from census_income.serving.bodies import TextRows, parse_body
 from census_income.serving.reload import bucket
 from census_income.serving.scorer import Scored, failing_rows
 from census_income.serving.scoring import DriftMonitor, DriftWindow, feature_bins
@@ -183,12 +183,15 @@ def test_drift_bins_count_category_codes_as_they_count_text() -> None:
         assert counts.sum() == len(served) and counts[-2] == 2  # missing, then unseen
 
 
-def test_the_batcher_groups_concurrent_requests_and_answers_each_its_own_rows_and_failures() -> None:
+@pytest.mark.parametrize("kind", ["frames", "text", "mixed"])
+def test_the_batcher_groups_concurrent_requests_and_answers_each_its_own_rows_and_failures(kind: str) -> None:
     passes: list[int] = []
 
-    def process(model: float, rows: pd.DataFrame) -> Scored:
+    def process(model: float, rows: pd.DataFrame | TextRows) -> Scored:
         """A stand-in for the scoring path: negative x fails, the rest scores x * model."""
         passes.append(len(rows))
+        # a pass of JSON bodies only: their text, numbered from 0; of mixed ones: a frame, text in part
+        rows = (rows.frame() if isinstance(rows, TextRows) else rows).astype("int64")
         bad = rows.index[rows["x"] < 0]
         good = rows.drop(index=bad)
         scores = good["x"].to_numpy(dtype="float64") * model
@@ -204,7 +207,9 @@ def test_the_batcher_groups_concurrent_requests_and_answers_each_its_own_rows_an
     sent[5].loc[2, "x"] = -1
 
     def client(i: int) -> None:
-        answers[i] = batcher.submit(2.0 if i % 2 else 3.0, sent[i])
+        as_text = kind == "text" or (kind == "mixed" and i % 3 == 0)
+        rows = TextRows({"x": [str(x) for x in sent[i]["x"]]}) if as_text else sent[i]
+        answers[i] = batcher.submit(2.0 if i % 2 else 3.0, rows)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
     for thread in threads:

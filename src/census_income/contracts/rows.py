@@ -192,6 +192,34 @@ class RowChecks:
         that failed (then no row is checked: the columns are not the contract's)."""
         columns = list(frame.columns)
         dtypes = {column: str(dtype) for column, dtype in zip(columns, frame.dtypes, strict=True)}
+        few = len(frame) <= SMALL_ROWS
+        plain: dict[str, list[Any]] = {}
+
+        def plain_of(column: str) -> list[Any] | None:
+            if few and column not in plain:
+                plain[column] = frame[column].tolist()
+            return plain.get(column)
+
+        checked = self._check(columns, dtypes, list(frame.index), plain_of, frame.__getitem__)
+        assert checked is not None  # every expectation has its pandas function
+        return checked
+
+    def failures_of(
+        self, dtypes: dict[str, str], values: dict[str, list[Any]]
+    ) -> tuple[list[Failure], list[str]] | None:
+        """`failures` of the frame with these columns (in order), dtypes and plain values (rows
+        numbered from 0), without the frame; None when a value needs the pandas semantics."""
+        rows = len(next(iter(values.values()))) if values else 0
+        return self._check(list(values), dtypes, list(range(rows)), values.get, lambda column: None)
+
+    def _check(
+        self,
+        columns: list[str],
+        dtypes: dict[str, str],
+        index: list[Any],
+        plain_of: Callable[[str], list[Any] | None],
+        series_of: Callable[[str], pd.Series | None],
+    ) -> tuple[list[Failure], list[str]] | None:
         whole = [
             f"{kind}" + (f" on {kwargs['column']}" if "column" in kwargs else "")
             for kind, kwargs in self.table
@@ -200,27 +228,26 @@ class RowChecks:
         if whole:
             return [], whole
         found: list[Failure] = []
-        few = len(frame) <= SMALL_ROWS
-        plain: dict[str, list[Any]] = {}
         for kind, kwargs, reason in self.rows:
-            if few and kind in ROW_LEVEL_VALUES:
-                if kwargs["column"] not in plain:
-                    plain[kwargs["column"]] = frame[kwargs["column"]].tolist()
-                bad = ROW_LEVEL_VALUES[kind](plain[kwargs["column"]], kwargs)
-                if bad is not None:
-                    if any(bad):
-                        found += [
-                            Failure(int(row), kwargs["column"], _plain(value), reason)
-                            for row, value, wrong in zip(frame.index, plain[kwargs["column"]], bad, strict=True)
-                            if wrong
-                        ]
-                    continue
-            values = frame[kwargs["column"]]
-            mask = ROW_LEVEL[kind](values, kwargs)
+            column = kwargs["column"]
+            values = plain_of(column) if kind in ROW_LEVEL_VALUES else None
+            bad = ROW_LEVEL_VALUES[kind](values, kwargs) if values is not None else None
+            if bad is not None:
+                assert values is not None
+                found += [
+                    Failure(int(row), column, _plain(value), reason)
+                    for row, value, wrong in zip(index, values, bad, strict=True)
+                    if wrong
+                ]
+                continue
+            series = series_of(column)
+            if series is None:
+                return None
+            mask = ROW_LEVEL[kind](series, kwargs)
             if mask.any():
                 found += [
-                    Failure(int(row), kwargs["column"], _plain(value), reason)
-                    for row, value in zip(frame.index[mask], values[mask], strict=True)
+                    Failure(int(row), column, _plain(value), reason)
+                    for row, value in zip(series.index[mask], series[mask], strict=True)
                 ]
         found.sort(key=lambda failure: failure.row)
         return found, []

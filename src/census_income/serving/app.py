@@ -31,11 +31,12 @@ from starlette.background import BackgroundTask
 
 from census_income.errors import PipelineError, RequestError
 from census_income.serving.batching import Batcher
-from census_income.serving.bodies import parse_body
+from census_income.serving.bodies import TextRows, parse_body
+from census_income.serving.fast import fast_scored, model_scores
 from census_income.serving.metrics import Metrics
 from census_income.serving.reload import Deployment, Follower, Served, Specs, describe_version
 from census_income.serving.scorer import Scored, score_rows
-from census_income.serving.small import score_small
+from census_income.serving.small import Prepared, score_small
 
 log = logging.getLogger("census_income")
 KEY_HEADER = "x-request-key"
@@ -76,12 +77,17 @@ class Service:
         self._lock = threading.Lock()
 
     @staticmethod
-    def process(served: Served, raw: pd.DataFrame) -> Scored:
-        """The scoring path of `predict` over a request's rows, or a batch of requests' rows."""
-        return score_rows(served.scorer, raw, served.gate.keep, score_small)
+    def process(served: Served, raw: pd.DataFrame | TextRows) -> Scored:
+        """The scoring path of `predict` over a request's rows, or a batch of requests' rows (a few
+        JSON rows that all pass: from their values, without frames; the same answer)."""
+        fast = fast_scored(served.scorer, served.gate, raw.values) if isinstance(raw, TextRows) else None
+        if fast is not None:
+            return fast
+        frame = raw.frame() if isinstance(raw, TextRows) else raw
+        return score_rows(served.scorer, frame, served.gate.keep, score_small)
 
     @staticmethod
-    def count_drift(served: Served, prepared: pd.DataFrame) -> None:
+    def count_drift(served: Served, prepared: pd.DataFrame | Prepared) -> None:
         """The rows a pass answered, into the drift window of the version that scored them."""
         served.window.update(prepared)
 
@@ -91,15 +97,15 @@ class Service:
         rows = parse_body(body, content_type, cfg.format, cfg.schema_.label.column, self.settings.max_rows)
         served, role = deployment.route(key if key is not None else rows.key)
         try:
-            scored = self.batcher.submit(served, rows.frame)
+            scored = self.batcher.submit(served, rows.table)
         except RequestError as refused:  # the rows refused as a whole (not the data set's columns)
-            self.metrics.rows_rejected.inc(len(rows.frame))
+            self.metrics.rows_rejected.inc(len(rows.table))
             refused.version = served.version
             raise
         if scored.failures:
             bad = len({f.row for f in scored.failures})
             self.metrics.rows_rejected.inc(bad)
-            detail = f"{bad} of {len(rows.frame)} rows refused by the input contract; nothing scored"
+            detail = f"{bad} of {len(rows.table)} rows refused by the input contract; nothing scored"
             raise RequestError(detail, status=422, errors=scored.failures, version=served.version)
         self.metrics.rows_scored.labels(served.version).inc(len(scored.scores))
         if role == "canary":
@@ -115,9 +121,12 @@ class Service:
         }
 
     @staticmethod
-    def shadow_scores(shadow: Served, prepared: pd.DataFrame) -> Scored:
+    def shadow_scores(shadow: Served, prepared: pd.DataFrame | Prepared) -> Scored:
         """The shadow's model on prepared rows (its scores and decisions at its own threshold)."""
-        scores = score_small(shadow.scorer.model, prepared)
+        model = shadow.scorer.model
+        scores = model_scores(model, prepared.values) if isinstance(prepared, Prepared) else None
+        if scores is None:
+            scores = score_small(model, prepared if isinstance(prepared, pd.DataFrame) else prepared.frame())
         return Scored(prepared, scores, (scores >= shadow.scorer.cfg.evaluate.threshold).astype("int8"))
 
     def shadow(self, shadow: Served, scored: Scored) -> None:

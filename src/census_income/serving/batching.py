@@ -22,17 +22,21 @@ import numpy as np
 import pandas as pd
 
 from census_income.errors import PipelineError
+from census_income.serving.bodies import TextRows
 from census_income.serving.scorer import Scored
+from census_income.serving.small import Prepared
 
-Process = Callable[[Any, pd.DataFrame], Scored]
+# a request's rows: a frame, or a JSON body's text columns; a shadow's: prepared rows or values
+Table = pd.DataFrame | TextRows | Prepared
+Process = Callable[[Any, Any], Scored]  # told the rows it was given (a `Table`)
 Observe = Callable[[int], None]  # told the rows of each pass
-Answered = Callable[[Any, pd.DataFrame], None]  # told the prepared rows of the requests a pass answered
+Answered = Callable[[Any, Any], None]  # told the prepared rows of the requests a pass answered
 
 
 @dataclass
 class _Waiting:
     served: Any
-    rows: pd.DataFrame
+    rows: Table
     answer: Future[Scored] = field(default_factory=Future)
 
 
@@ -69,7 +73,7 @@ class Batcher:
         self._arrived = threading.Condition()
         self._running = threading.Lock()  # one pass at a time
 
-    def submit(self, served: Any, rows: pd.DataFrame) -> Scored:
+    def submit(self, served: Any, rows: Table) -> Scored:
         """The scoring path's result for `rows` (numbered 0..n-1), from a pass shared with others."""
         if not self.enabled:
             scored = self._pass(served, rows)
@@ -107,14 +111,24 @@ class Batcher:
     def _run(self, items: list[_Waiting]) -> None:
         """One pass over the rows of `items` (one version, one column set); each gets its share."""
         offsets = np.cumsum([0, *(len(item.rows) for item in items)])
-        frame = pd.concat(
-            [
-                item.rows.set_axis(pd.RangeIndex(int(start), int(start) + len(item.rows)))
-                for item, start in zip(items, offsets, strict=False)
-            ]
-        )
+        texts = [item.rows for item in items if isinstance(item.rows, TextRows)]
+        values = [item.rows for item in items if isinstance(item.rows, Prepared)]
+        rows: Table
+        if len(texts) == len(items):  # values, numbered 0..n-1 as the frame below is
+            rows = TextRows.concat(texts)
+        elif len(values) == len(items):
+            rows = Prepared.concat(values)
+        else:
+            rows = pd.concat(
+                [
+                    (item.rows if isinstance(item.rows, pd.DataFrame) else item.rows.frame()).set_axis(
+                        pd.RangeIndex(int(start), int(start) + len(item.rows))
+                    )
+                    for item, start in zip(items, offsets, strict=False)
+                ]
+            )
         try:
-            scored = self._pass(items[0].served, frame)
+            scored = self._pass(items[0].served, rows)
         except PipelineError as exc:  # the rows refused as a whole (their columns): each request is told
             for item in items:
                 item.answer.set_exception(exc)
@@ -123,13 +137,17 @@ class Batcher:
         shares = [scored] if len(items) == 1 else [share(scored, start, end) for start, end in bounds]
         if self.answered is not None:
             refused = [bound for bound, mine in zip(bounds, shares, strict=True) if mine.failures]
-            index = scored.prepared.index.to_numpy()
-            keep = ~np.any([(index >= start) & (index < end) for start, end in refused], axis=0) if refused else None
-            self.answered(items[0].served, scored.prepared if keep is None else scored.prepared[keep])
+            if not refused:
+                self.answered(items[0].served, scored.prepared)
+            else:  # (a pass with failures has a prepared frame)
+                assert isinstance(scored.prepared, pd.DataFrame)
+                index = scored.prepared.index.to_numpy()
+                keep = ~np.any([(index >= start) & (index < end) for start, end in refused], axis=0)
+                self.answered(items[0].served, scored.prepared[keep])
         for item, mine in zip(items, shares, strict=True):
             item.answer.set_result(mine)
 
-    def _pass(self, served: Any, rows: pd.DataFrame) -> Scored:
+    def _pass(self, served: Any, rows: Table) -> Scored:
         if self.observe is not None:
             self.observe(len(rows))
         return self.process(served, rows)
@@ -137,6 +155,8 @@ class Batcher:
 
 def share(scored: Scored, start: int, end: int) -> Scored:
     """The results of rows `start..end-1` of a pass, numbered from 0 again."""
+    if not isinstance(scored.prepared, pd.DataFrame):  # a few rows' values: every row answered
+        return Scored(scored.prepared.rows(start, end), scored.scores[start:end], scored.labels[start:end])
     index = scored.prepared.index.to_numpy()
     mine = (index >= start) & (index < end)
     prepared = scored.prepared[mine]

@@ -11,6 +11,9 @@ It does not guess: any other step, setting or estimator is not compiled (None), 
 featurizer that does not reproduce the real one to the bit on probe rows is dropped, and a
 call it cannot reproduce (a missing column, another dtype, a value that is not finite where
 the pipeline would refuse or warn) answers None. Callers then use the pipeline itself.
+
+Long module: compiling and running share the parts' layout, and the model's input is built
+from a prepared frame or from a few rows' plain values (`serving.fast`) by one `input_of`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import copy
 import threading
 import warnings
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +35,8 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEnc
 
 from census_income.modeling.features import to_model_input
 
+Codes = Callable[["Categories"], "np.ndarray | None"]
+Values = Callable[[str], "np.ndarray | None"]
 PROBE_NUMBERS = (0.0, 1.0, np.nan, 37.0, 1e6, -0.5, 2.5e-7)
 UNSEEN_PROBE = "\x00unseen category probe"
 
@@ -43,6 +49,11 @@ class Categories:
     to: dict[str, float]  # one-hot: the output row; ordinal: the code
     missing: float | None  # None: one-hot all zeros
     unseen: float | None
+
+    def code(self, category: str | None) -> float:
+        """What a category (None: missing) becomes; NaN: no one-hot column."""
+        found = self.missing if category is None else self.to.get(category, self.unseen)
+        return np.nan if found is None else found
 
 
 @dataclass(frozen=True)
@@ -82,10 +93,19 @@ class CompiledModel:
 
     def features(self, prepared: pd.DataFrame) -> np.ndarray | None:
         """The model's input, one row per feature (the pipeline's values), or None: not reproducible."""
-        rows = len(prepared)
+        return self.input_of(lambda cats: _category_codes(prepared, cats), lambda c: _number_values(prepared, c))
+
+    def input_of(self, codes: Codes, numbers: Values) -> np.ndarray | None:
+        """The model's input from each column's category codes (`Categories.code`) and numbers,
+        as float64 arrays (None: that column is not reproducible, and so is not the input)."""
         blocks: list[np.ndarray] = []
         for part in self.parts:
-            block = _encode(part, prepared, rows) if isinstance(part, Encoded) else _numbers(part, prepared, rows)
+            columns = [codes(c) for c in part.columns] if isinstance(part, Encoded) else map(numbers, part.columns)
+            given = [column for column in columns if column is not None]
+            if len(given) != len(part.columns):
+                return None
+            rows = np.array(given, dtype="float64").reshape(len(given), -1)
+            block = _encode(part, rows) if isinstance(part, Encoded) else _transformed(part, rows)
             if block is None:
                 return None
             blocks.append(block)
@@ -93,7 +113,10 @@ class CompiledModel:
 
     def predict_proba(self, prepared: pd.DataFrame) -> np.ndarray | None:
         """`pipeline.predict_proba(prepared)` to the bit, or None when this call is not reproducible."""
-        block = self.features(prepared)
+        return self.estimate(self.features(prepared))
+
+    def estimate(self, block: np.ndarray | None) -> np.ndarray | None:
+        """The estimator's `predict_proba` on the model's input (`features`), as the pipeline calls it."""
         if block is None:
             return None
         # the rows of one float64 block, column-major: what the estimator's own check makes of the
@@ -102,17 +125,14 @@ class CompiledModel:
         return np.asarray(self.estimator.predict_proba(rows))
 
 
-def _encode(part: Encoded, prepared: pd.DataFrame, rows: int) -> np.ndarray | None:
-    block = np.zeros((part.width if part.onehot else len(part.columns), rows), dtype="float64")
-    for number, cats in enumerate(part.columns):
-        codes = _category_codes(prepared, cats)
-        if codes is None:
-            return None
-        if part.onehot:
-            hot = np.flatnonzero(~np.isnan(codes))
-            block[codes[hot].astype("intp"), hot] = 1.0
-        else:
-            block[number] = codes
+def _encode(part: Encoded, codes: np.ndarray) -> np.ndarray:
+    """Each column's codes (one row each) as one-hot rows, or as they are (ordinal)."""
+    if not part.onehot:
+        return codes
+    block = np.zeros((part.width, codes.shape[1]), dtype="float64")
+    for column in codes:
+        hot = np.flatnonzero(~np.isnan(column))
+        block[column[hot].astype("intp"), hot] = 1.0
     return block
 
 
@@ -129,22 +149,22 @@ def _category_codes(prepared: pd.DataFrame, cats: Categories) -> np.ndarray | No
         values = pd.Categorical(values)
     if not all(isinstance(category, str) for category in values.categories):
         return None
-    absent = np.nan
-    lookup = [cats.to.get(category, absent if cats.unseen is None else cats.unseen) for category in values.categories]
-    lookup.append(absent if cats.missing is None else cats.missing)  # code -1: missing
+    lookup = [*(cats.code(category) for category in values.categories), cats.code(None)]  # code -1: missing
     codes: np.ndarray = np.asarray(lookup, dtype="float64")[values.codes]
     return codes
 
 
-def _numbers(part: Numbers, prepared: pd.DataFrame, rows: int) -> np.ndarray | None:
-    block = np.empty((len(part.columns), rows), dtype="float64")
-    for number, column in enumerate(part.columns):
-        if column not in prepared:
-            return None
-        values = prepared[column]
-        if not (pd.api.types.is_integer_dtype(values) or pd.api.types.is_float_dtype(values)):
-            return None
-        block[number] = values.to_numpy(dtype="float64", na_value=np.nan)
+def _number_values(prepared: pd.DataFrame, column: str) -> np.ndarray | None:
+    if column not in prepared:
+        return None
+    values = prepared[column]
+    if not (pd.api.types.is_integer_dtype(values) or pd.api.types.is_float_dtype(values)):
+        return None
+    return values.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _transformed(part: Numbers, block: np.ndarray) -> np.ndarray | None:
+    """The numeric columns' values (one row each) through [log1p], imputation and [scaling]."""
     with np.errstate(invalid="ignore", divide="ignore"):
         if part.log:
             block = np.log1p(block)

@@ -70,6 +70,7 @@ def predictions_frame(scored: Scored, version: str, input_md5: str) -> pd.DataFr
     import pandas as pd
 
     rows = len(scored.scores)
+    assert isinstance(scored.prepared, pd.DataFrame)  # `score_rows` prepares frames
     return pd.DataFrame(
         {
             "row": scored.prepared.index.to_numpy(dtype="int64"),
@@ -157,11 +158,13 @@ def predict(
                 ) from None
             if scored.failures:
                 rejected.append(rejected_rows(raw, scored.failures, schema.label.column))
-            if scored.prepared.empty:
+            prepared = scored.prepared
+            assert isinstance(prepared, pd.DataFrame)  # `score_rows` prepares frames
+            if prepared.empty:
                 continue
-            monitor.update(scored.prepared)
+            monitor.update(prepared)
             if compare is not None and second is not None:
-                compare.update(scored.prepared, scored.scores, score(second.model, scored.prepared))
+                compare.update(prepared, scored.scores, score(second.model, prepared))
             writer.write(predictions_frame(scored, primary.ref.label, input_md5))
         if monitor.rows == 0:
             raise InputError(f"input {source}: no row passed the input contract; nothing written")

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from great_expectations.expectations.expectation import Expectation
 
     from census_income.contracts.rows import Failure
+    from census_income.serving.small import Prepared
 
 TRAIN_SPLIT = "train"
 # a gate over a frame: `keep(suite, frame, build, *config)` checks `frame` against `build(*config)`
@@ -145,7 +146,7 @@ def failing_rows(frame: pd.DataFrame, expectations: list[Expectation]) -> tuple[
 class Scored:
     """Rows scored: the prepared rows (by input row number), probabilities, decisions, rows dropped."""
 
-    prepared: pd.DataFrame
+    prepared: pd.DataFrame | Prepared  # a few rows all answered by `serving.fast`: their values
     scores: np.ndarray
     labels: np.ndarray
     failures: list[Failure] = field(default_factory=list)

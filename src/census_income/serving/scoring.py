@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -82,24 +82,43 @@ class FeatureBins:
         inner = [f"({low}, {high}]" for low, high in pairwise(edges)]
         return [f"<= {edges[0]}", *inner, f"> {edges[-1]}"]
 
-    def counts(self, values: pd.Series) -> np.ndarray:
-        """How many of `values` fall in each bin."""
+    def counts(self, values: pd.Series | list[Any]) -> np.ndarray:
+        """How many of `values` (a column, or a few rows' prepared values: text or None, numbers) fall in each bin."""
         if self.edges is not None:
-            numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+            numbers = (
+                np.array(values, dtype="float64")
+                if isinstance(values, list)
+                else values.to_numpy(dtype="float64", na_value=np.nan)
+            )
             numbers = numbers[~np.isnan(numbers)]
             return np.bincount(np.searchsorted(self.edges, numbers, side="left"), minlength=len(self.edges) + 1)
+        if isinstance(values, list):  # the codes `pd.Categorical(values)` would give them
+            present = sorted({value for value in values if value is not None})
+            where = {category: code for code, category in enumerate(present)}
+            return self._coded([-1 if value is None else where[value] for value in values], present)
         dtype = values.dtype
         if isinstance(dtype, pd.CategoricalDtype) and all(isinstance(c, str) for c in dtype.categories):
-            # prepared rows: a bin per category of the column's dtype, then its codes (no text per row)
-            where = dict(zip(self.categories, range(len(self.categories)), strict=True))
-            unseen, missing = len(self.categories) + 1, len(self.categories)
-            bins = np.array([where.get(c, unseen) for c in values.cat.categories] + [missing], dtype="intp")
-            return np.bincount(bins[values.cat.codes.to_numpy()], minlength=len(self.categories) + 2)
+            return self._coded(values.cat.codes.to_numpy(), list(values.cat.categories))
         text = values.astype("string")
         codes = pd.Index(self.categories, dtype="string").get_indexer(pd.Index(text.dropna()))
         known = np.bincount(codes[codes >= 0], minlength=len(self.categories))
         missing = int(text.isna().sum())
         return np.concatenate([known, [missing, len(values) - missing - int(known.sum())]])
+
+    def _coded(self, codes: Any, categories: list[str]) -> np.ndarray:
+        """Prepared rows by category code (-1: missing): a bin per category, then its codes (no text per row)."""
+        where = dict(zip(self.categories, range(len(self.categories)), strict=True))
+        unseen, missing = len(self.categories) + 1, len(self.categories)
+        bins = np.array([where.get(c, unseen) for c in categories] + [missing], dtype="intp")
+        return np.bincount(bins[np.asarray(codes, dtype="intp")], minlength=len(self.categories) + 2)
+
+
+class Table(Protocol):
+    """Prepared rows: a frame, or a few rows' prepared values (`small.Prepared`)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, column: str) -> Any: ...
 
 
 def feature_bins(
@@ -171,9 +190,9 @@ class DriftWindow:
         self._totals = {b.name: np.zeros(len(b.expected), dtype="int64") for b in bins}
         self._lock = threading.Lock()
 
-    def update(self, prepared: pd.DataFrame) -> None:
+    def update(self, prepared: Table) -> None:
         """Add one request's prepared rows; forget the oldest requests beyond the window."""
-        if prepared.empty:
+        if not len(prepared):
             return
         counts = {b.name: b.counts(prepared[b.name]) for b in self.bins}
         with self._lock:

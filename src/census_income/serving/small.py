@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -38,29 +39,78 @@ PLAIN_INTEGER = re.compile(r"(?!-0+$)-?\d{1,15}")  # not -0: pandas reads it as 
 
 def prepare_small(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> pd.DataFrame:
     """`prepare_features(raw, fmt, schema)`, without its per-column fixed cost on a few text rows."""
-    if len(raw) > SMALL_ROWS or len(raw) == 0:
-        return prepare_features(raw, fmt, schema)
     named = {to_snake_case(c): c for c in raw.columns}  # the renaming, without copying the frame
-    if len(named) != len(raw.columns):
-        return prepare_features(raw, fmt, schema)
-    columns: dict[str, pd.Series] = {}
-    for column in schema.features:
-        if column not in named or not _is_text(raw[named[column]]):
-            return prepare_features(raw, fmt, schema)
-        cleaned = _cleaned(raw[named[column]].tolist(), fmt.missing_marker)
-        typed = (
-            _number(cleaned, schema.dtype(column))
-            if column in schema.numeric
-            else _category(cleaned)
-            if column in schema.categorical
-            else None
-        )
-        if typed is None:
-            return prepare_features(raw, fmt, schema)
-        columns[column] = typed
+    typed = None
+    if 0 < len(raw) <= SMALL_ROWS and len(named) == len(raw.columns):  # (a file's chunk: never read as lists)
+        text = {c: raw[named[c]].tolist() for c in schema.features if c in named and _is_text(raw[named[c]])}
+        typed = typed_values(text, fmt, schema)
+    return prepare_features(raw, fmt, schema) if typed is None else prepared_frame(typed, schema, raw.index)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A few rows' prepared values (`typed_values`), numbered from 0: what the drift window and
+    the batcher read, the prepared frame itself made only when asked (`frame`)."""
+
+    values: dict[str, list[Any]]
+    schema: Schema
+
+    def __len__(self) -> int:
+        return len(next(iter(self.values.values())))
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.values)
+
+    def __getitem__(self, column: str) -> list[Any]:
+        return self.values[column]
+
+    @staticmethod
+    def concat(parts: list[Prepared]) -> Prepared:
+        """The rows of `parts` one after the other (a frame of them all has their categories)."""
+        values = {column: [v for part in parts for v in part.values[column]] for column in parts[0].values}
+        return Prepared(values, parts[0].schema)
+
+    def rows(self, start: int, end: int) -> Prepared:
+        """Rows `start..end-1`, numbered from 0 again."""
+        return Prepared({column: values[start:end] for column, values in self.values.items()}, self.schema)
+
+    def frame(self) -> pd.DataFrame:
+        return prepared_frame(self.values, self.schema, pd.RangeIndex(len(self)))
+
+
+def prepared_frame(typed: dict[str, list[Any]], schema: Schema, index: pd.Index) -> pd.DataFrame:
+    """The prepared frame whose plain values `typed_values` gave (names, order, dtypes, categories)."""
+    columns = {
+        column: _category(values) if column in schema.categorical else _number(values, schema.dtype(column))
+        for column, values in typed.items()
+    }
     prepared = pd.DataFrame(columns)
-    prepared.index = raw.index
+    prepared.index = index
     return prepared
+
+
+def typed_values(text: dict[str, list[Any]], fmt: SourceFormat, schema: Schema) -> dict[str, list[Any]] | None:
+    """The feature columns of a few raw text rows (by snake_case name) as the plain values of the
+    prepared frame (`tolist()`): stripped text or None, int (int64/Int64) or float; None when this
+    path is not sure to type them as `prepare_features` does (see the module)."""
+    typed: dict[str, list[Any]] = {}
+    for column in schema.features:
+        cleaned = _cleaned(text[column], fmt.missing_marker) if column in text else None
+        if cleaned is None:
+            return None
+        if column in schema.categorical:
+            if all(value is None for value in cleaned):  # no category: pandas types it apart
+                return None
+            typed[column] = cleaned
+        elif column in schema.numeric and schema.dtype(column) in ("int64", "Int64", "float64"):
+            if any(value is None or not PLAIN_INTEGER.fullmatch(value) for value in cleaned):
+                return None
+            whole = schema.dtype(column) != "float64"
+            typed[column] = [int(value) if whole else float(value) for value in cleaned]  # type: ignore[arg-type]
+        else:
+            return None
+    return typed
 
 
 def _is_text(values: pd.Series) -> bool:
@@ -83,9 +133,7 @@ def _cleaned(values: list[object], missing_marker: str) -> list[str | None] | No
     return out
 
 
-def _category(cleaned: list[str | None] | None) -> pd.Series | None:
-    if cleaned is None or all(text is None for text in cleaned):  # no category: pandas types it apart
-        return None
+def _category(cleaned: list[str | None]) -> pd.Series:
     # what `pd.Categorical(values)` makes (sorted categories, -1 for missing), without its factorizing
     present = sorted({text for text in cleaned if text is not None})
     where = {text: code for code, text in enumerate(present)}
@@ -93,22 +141,21 @@ def _category(cleaned: list[str | None] | None) -> pd.Series | None:
     return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(present), validate=False))
 
 
-def _number(cleaned: list[str | None] | None, dtype: str) -> pd.Series | None:
-    if cleaned is None or dtype not in ("int64", "Int64", "float64"):
-        return None
-    if any(text is None or not PLAIN_INTEGER.fullmatch(text) for text in cleaned):
-        return None
-    numbers = np.array([float(text) for text in cleaned if text is not None], dtype="float64")
+def _number(values: list[Any], dtype: str) -> pd.Series:
+    numbers = np.array(values, dtype="float64")
     typed: pd.Series = pd.Series(numbers).astype(dtype)  # type: ignore[call-overload]
     return typed
 
 
 def score_small(model: Any, prepared: pd.DataFrame) -> np.ndarray:
     """`score(model, prepared)`, on one OpenMP thread for `ONE_THREAD_ROWS` rows or fewer."""
-    if len(prepared) > ONE_THREAD_ROWS:
+    with few_threads(len(prepared)):
         return score(model, prepared)
-    with _one_thread():
-        return score(model, prepared)
+
+
+def few_threads(rows: int) -> AbstractContextManager[None]:
+    """One OpenMP thread for a model call on `ONE_THREAD_ROWS` rows or fewer (see above)."""
+    return _one_thread() if rows <= ONE_THREAD_ROWS else nullcontext()
 
 
 @cache
