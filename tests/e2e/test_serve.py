@@ -428,3 +428,21 @@ def wait_for_version(server: Server, version: str) -> None:
             return
         time.sleep(0.2)
     pytest.fail(f"still not serving {version}:\n{server.output()}")
+
+
+def test_with_workers_a_scrape_counts_every_workers_requests(registry: Registry) -> None:
+    """`--workers 2`: the workers share their metric files, so whichever answers a scrape, the
+    requests of both are counted (each worker kept its own before: a scrape saw one of them)."""
+    served = start(registry.project, "--model", "v1.0.0", "--workers", "2", "--poll-seconds", "60")
+    try:
+        rows = records(registry, registry.lines[:40])
+        for row in rows:  # a new connection each time: the kernel hands them to either worker
+            answer = httpx.post(f"{served.url}/predict", json=[row], timeout=60)
+            assert answer.status_code == 200, answer.text
+        text = httpx.get(f"{served.url}/metrics", timeout=60).text
+        workers = set(re.findall(r'census_income_serve_model_info\{[^}]*pid="(\d+)"', text))
+        assert len(workers) == 2, text[:3000]
+        counted = re.findall(r"census_income_serve_requests_total\{([^}]*)\} (\S+)", text)
+        assert sum(float(value) for labels, value in counted if 'status="200"' in labels) == len(rows), text[:3000]
+    finally:
+        served.stop()

@@ -4,15 +4,24 @@ Requests by status and answering version, latency, rows scored and refused, cana
 shadow traffic, the shadow's disagreement rate, model reloads (loaded or refused) and the
 drift of the recently served rows: PSI per feature against the training rows of the
 version that scores them.
+
+With `--workers N` the processes share one folder of metric files (prometheus-client's
+multiprocess mode, named by `MULTIPROCESS_VARIABLE`), so a scrape answered by any worker sums
+every worker's counters and histograms; gauges are per live worker (a `pid` label).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 
 PREFIX = "census_income_serve"
+# set before a worker imports prometheus-client: its metrics then live in files in that folder
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+PER_WORKER: Final = "liveall"  # how a gauge reads across workers: each live worker's value, by pid
 # request latency in seconds: fine steps where single rows land, coarse for big requests
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -45,7 +54,11 @@ class Metrics:
             f"{PREFIX}_shadow_disagreements", "rows the shadow decided differently", ["version"], registry=r
         )
         self.shadow_rate = Gauge(
-            f"{PREFIX}_shadow_disagreement_rate", "share of shadowed rows decided differently", ["version"], registry=r
+            f"{PREFIX}_shadow_disagreement_rate",
+            "share of shadowed rows decided differently",
+            ["version"],
+            registry=r,
+            multiprocess_mode=PER_WORKER,
         )
         self.batch_rows = Histogram(
             f"{PREFIX}_batch_rows",
@@ -57,15 +70,33 @@ class Metrics:
             f"{PREFIX}_reloads", "model reloads by outcome (loaded, refused)", ["outcome"], registry=r
         )
         self.model = Gauge(
-            f"{PREFIX}_model_info", "the versions served, by role", ["role", "version", "commit"], registry=r
+            f"{PREFIX}_model_info",
+            "the versions served, by role",
+            ["role", "version", "commit"],
+            registry=r,
+            multiprocess_mode=PER_WORKER,
         )
         self.drift = Gauge(
             f"{PREFIX}_drift_psi",
             "PSI per feature of the recent rows against the training rows",
             ["version", "feature"],
             registry=r,
+            multiprocess_mode=PER_WORKER,
         )
-        self.drift_rows = Gauge(f"{PREFIX}_drift_window_rows", "rows in the drift window", ["version"], registry=r)
+        self.drift_rows = Gauge(
+            f"{PREFIX}_drift_window_rows",
+            "rows in the drift window",
+            ["version"],
+            registry=r,
+            multiprocess_mode=PER_WORKER,
+        )
 
     def text(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition: this process's registry, or every worker's files in multiprocess mode."""
+        if not os.environ.get(MULTIPROCESS_VARIABLE):
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        every_worker = CollectorRegistry()
+        multiprocess.MultiProcessCollector(every_worker)  # type: ignore[no-untyped-call]
+        return generate_latest(every_worker)

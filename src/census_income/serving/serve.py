@@ -3,7 +3,8 @@
 One worker serves from this process (SIGHUP reloads it). With `--workers N`, uvicorn starts N
 processes that each load the versions and follow the registry themselves (polling); SIGHUP then
 goes to uvicorn's supervisor, which replaces the workers one at a time (each new one serving
-before the old one retires). Metrics are per process (a scrape sees the one that answered it).
+before the old one retires). The workers' metrics are kept in a shared folder of files, so a scrape
+answered by any of them counts every worker's requests (see `serving.metrics`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import json
 import logging
 import os
 import signal
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from census_income.errors import InputError
+from census_income.serving.metrics import MULTIPROCESS_VARIABLE
 
 # the settings of `--workers N` processes, handed down by the environment
 SETTINGS_VARIABLE = "CENSUS_INCOME_SERVE_SETTINGS"
@@ -92,7 +95,9 @@ def serve_command(args: argparse.Namespace) -> int:
         return 0
     del service  # checked; each worker loads its own
     os.environ[SETTINGS_VARIABLE] = json.dumps({**asdict(settings), "root": str(settings.root)})
-    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, access_log=False, **common)
+    with tempfile.TemporaryDirectory(prefix="census-income-metrics-") as metrics_folder:
+        os.environ[MULTIPROCESS_VARIABLE] = metrics_folder  # the workers start after this: they share it
+        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, access_log=False, **common)
     return 0
 
 
