@@ -39,6 +39,8 @@ def project_env(project: Path) -> dict[str, str]:
     # the gradient boosting fit ~7x slower; results and model bytes are the same
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env["CENSUS_INCOME_LOG_DIR"] = str(project / "logs")
+    # each copy's code gets its own stage server: they end soon after the copy's last stage
+    env.setdefault("CENSUS_INCOME_STAGE_SERVER_IDLE", "30")
     return env
 
 

@@ -27,7 +27,7 @@ from census_income.paths import PARAMS_FILE
 from tests.conftest import REPO_ROOT
 from tests.imports import PACKAGE, code_dependencies, module_name
 
-ENTRY = re.compile(r"python -m (census_income\.stages\.\w+)")
+ENTRY = re.compile(r"python -m census_income\.stages (\w+)")
 
 
 def declared_code(stage: dict) -> tuple[str, list[str]]:
@@ -36,7 +36,7 @@ def declared_code(stage: dict) -> tuple[str, list[str]]:
     entry = ENTRY.search(" ".join(str(body["cmd"]).split()))
     assert entry, f"stage command does not run a census_income stage module: {body['cmd']}"
     deps = [str(dep) for dep in body.get("deps", []) if str(dep).startswith(f"src/{PACKAGE}")]
-    return entry.group(1), deps
+    return f"census_income.stages.{entry.group(1)}", deps
 
 
 def referenced_modules(value: Any, seen: set[int] | None = None) -> set[str]:

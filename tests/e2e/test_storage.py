@@ -267,7 +267,7 @@ def test_stage_killed_while_writing_leaves_no_output_a_later_run_could_trust(rep
     while killed is None and repro.poll() is None and time.monotonic() < deadline:
         if any((project / "data").glob(".split.*.tmp")):  # atomic_path's temporary folder: writing began
             for child in psutil.Process(repro.pid).children(recursive=True):
-                with_split = "census_income.stages.split" in " ".join(child.cmdline())
+                with_split = "census_income.stages split" in " ".join(child.cmdline())
                 if with_split:
                     os.kill(child.pid, signal.SIGKILL)
                     killed = child.pid

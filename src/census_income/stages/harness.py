@@ -152,7 +152,7 @@ def run_stage(
 ) -> None:
     """Parse `--<path>` arguments, load `config` from params.yaml, run `body`, log the outcome,
     exit non-zero on errors (a bad config included)."""
-    parser = argparse.ArgumentParser(prog=f"python -m census_income.stages.{name}")
+    parser = argparse.ArgumentParser(prog=f"python -m census_income.stages {name}")
     for option in paths:
         parser.add_argument(f"--{option.replace('_', '-')}", dest=option, required=True)
     args = parser.parse_args(argv)
