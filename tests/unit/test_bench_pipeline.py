@@ -100,6 +100,7 @@ def render(bench: ModuleType, *, cold_wall: float, noop_wall: float, inner: floa
             stages=[stage],
             noops=[noop, noop, noop],
             rounds=rounds,
+            idle_rounds=[bench.Round(10.0, 20.0, [stage])],
             queue=queue,
             large=None,
             floor_metrics=metrics,
@@ -118,6 +119,7 @@ def test_verdicts_follow_the_targets(bench: ModuleType) -> None:
     assert "| nothing-changed `dvc repro` <= 1 s | 1.00 s (median) | - | yes |" in within
     assert "| DVC overhead per queued experiment <= 4 s | 4.00 s (2 experiments" in within
     assert "not measured (opt-in, long: `make bench LARGE=10000000`) | - | not measured |" in within
+    assert "| inner loop, no stage server yet (2.00x its floor) | 20.00 |" in within  # shown, not a target
     beyond = render(bench, cold_wall=36.0, noop_wall=1.1, inner=1.6, overhead=None)
     assert "| 36.00 s, 3.60x | 10.00 s | NO |" in beyond
     assert "| 16.00 s, 1.60x (median of 3) | 10.00, 8.00, 5.00 s | NO |" in beyond

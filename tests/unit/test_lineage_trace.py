@@ -6,7 +6,7 @@ import pytest
 
 from census_income.errors import ConfigError, PipelineError
 from census_income.repo.lineage import upstream
-from census_income.repo.lock import locked_stages
+from census_income.repo.lock import Hashed, LockedStage, locked_stages
 from census_income.reporting.lineage_report import format_lineage
 from census_income.reporting.lineage_trace import Lineage, defined_stages, environment_output, param_text, trace
 from census_income.reporting.model_card import data_card, render_model_card
@@ -20,7 +20,7 @@ LOCK = {
     "schema": "2.0",
     "stages": {
         "environment": {
-            "cmd": "python -m census_income.stages.environment --lock uv.lock --out reports/environment.json",
+            "cmd": "python -m census_income.stages environment --lock uv.lock --out reports/environment.json",
             "deps": [out("uv.lock", "e0")],
             "outs": [out("reports/environment.json", "e1")],
         },
@@ -191,3 +191,17 @@ def test_a_part_dvc_yaml_no_longer_defines_is_no_part_of_the_chain() -> None:
     assert [source.part for source in sources] == ["train"]
     everything, _ = trace(LOCK, "models/model.joblib", SOURCES)
     assert "ingest@test" in [stage.name for stage in everything]
+
+
+@pytest.mark.parametrize(
+    ("cmd", "found"),
+    [
+        ("python -m census_income.stages environment --lock uv.lock --out reports/environment.json", True),
+        ("python -m census_income.stages.environment --lock uv.lock --out reports/environment.json", True),
+        ("python -m census_income.stages environments --out reports/environment.json", False),
+        ("python -m census_income.stages train --out reports/environment.json", False),
+    ],
+)
+def test_the_environment_record_is_found_by_the_stage_command_in_either_form(cmd: str, found: bool) -> None:
+    stage = LockedStage("environment", cmd, (), {}, (Hashed("reports/environment.json", "md5", "e1"),))
+    assert environment_output([stage]) == ("reports/environment.json" if found else None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,9 @@ from census_income.errors import PipelineError
 from census_income.repo.lineage import producers, upstream
 from census_income.repo.lock import LockedStage, locked_stages
 
-# the stage module that records the environment: its output is found through dvc.lock by its command
-ENVIRONMENT_MODULE = "census_income.stages.environment"
+# the stage that records the environment: its output is found through dvc.lock by its command,
+# `python -m census_income.stages environment` (or, run directly, `census_income.stages.environment`)
+ENVIRONMENT_COMMAND = re.compile(r"census_income\.stages[. ]environment\b")
 INLINE_PARAM_CHARS = 60
 
 
@@ -101,6 +103,6 @@ def trace(
 def environment_output(chain: list[LockedStage]) -> str | None:
     """The record the environment stage writes, when it is upstream of the model."""
     for stage in chain:
-        if ENVIRONMENT_MODULE in stage.cmd and stage.outs:
+        if ENVIRONMENT_COMMAND.search(stage.cmd) and stage.outs:
             return stage.outs[0].path
     return None
