@@ -152,7 +152,7 @@ def project_copy(dest: Path) -> tuple[Path, dict[str, str]]:
     environment for `dvc` in it: the test fixtures' own copy."""
     if str(REPO_ROOT / "tests") not in sys.path:
         sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from conftest import make_project_copy, project_env
+    from conftest import make_project_copy
 
     project = make_project_copy(dest)
     env = project_env(project)
