@@ -44,7 +44,36 @@ DEFAULT_IDLE_SECONDS = 300.0
 # variables that differ from run to run and that nothing reads while importing
 PER_RUN_PREFIXES = ("DVC_", "DVCLIVE_", "CENSUS_INCOME_")
 PER_RUN_NAMES = ("PWD", "OLDPWD", "_", "SHLVL")
-PRELOADED = ("great_expectations", "dvclive.live", "pyarrow.pandas_compat", "sklearn.inspection")
+# what stages import lazily, as they run (found by listing `sys.modules` after each stage):
+# Great Expectations (a gate's first check), dvclive and the DVC repository it opens (evaluate),
+# Parquet, and the scikit-learn modules a fitted featurizer or model unpickles
+PRELOADED = (
+    "great_expectations",
+    "dvclive.live",
+    "dvc.repo",
+    "dvc.repo.artifacts",
+    "dvc.repo.datasets",
+    "dvc.repo.experiments",
+    "dvc.repo.metrics.show",
+    "dvc.repo.params.show",
+    "dvc.repo.plots",
+    "dvc.repo.stage",
+    "dvc.cachemgr",
+    "dvc.data_cloud",
+    "dulwich.porcelain",
+    "scmrepo.git",
+    "configobj",
+    "platformdirs",
+    "multiprocessing.dummy",
+    "pyarrow.dataset",
+    "pyarrow.parquet",
+    "pyarrow.pandas_compat",
+    "narwhals._pandas_like.dataframe",
+    "census_income.modeling.features",
+    "sklearn.calibration",
+    "sklearn.impute",
+    "sklearn.inspection",
+)
 STAGES = ("environment", "generate", "ingest", "prepare", "split", "featurize", "train", "evaluate")
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 MESSAGE_BYTES = 1 << 20
