@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from census_income.stages import forkserver
+from census_income.stages import launch
 from tests.conftest import project_env
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the stage server is Linux only")
@@ -223,21 +223,21 @@ def test_the_server_key_follows_code_interpreter_state_and_environment(
 ) -> None:
     """Another copy of the code, an edited source file or an environment variable the imports
     may read: another server. What DVC sets per run: the same one."""
-    base = forkserver._server_key()
+    base = launch.server_key()
     monkeypatch.setenv("DVC_EXP_NAME", "some-experiment")
     monkeypatch.setenv("CENSUS_INCOME_LOG_DIR", str(tmp_path))
-    assert forkserver._server_key() == base
+    assert launch.server_key() == base
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert forkserver._server_key() != base
+    assert launch.server_key() != base
     monkeypatch.delenv("OMP_NUM_THREADS")
     monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])
-    assert forkserver._server_key() != base
+    assert launch.server_key() != base
     monkeypatch.undo()
-    source = Path(forkserver.__file__)
+    source = Path(launch.__file__)
     stat = source.stat()
     try:
         os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
-        assert forkserver._server_key() != base
+        assert launch.server_key() != base
     finally:
         os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert forkserver._server_key() == base
+    assert launch.server_key() == base

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from census_income.stages.forkserver import STAGES, run_served, run_stage_module
+from census_income.stages.launch import STAGES, run_served, run_stage_module
 
 
 def main(argv: list[str]) -> None:
