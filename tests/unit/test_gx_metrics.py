@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from census_income.contracts import expectation_classes
+from census_income.contracts import expectation_classes, gx_metrics
 from census_income.contracts.gate import Gate
 from census_income.contracts.gx_metrics import unique_rows
 from census_income.errors import GateError
@@ -56,6 +56,18 @@ def test_unique_rows_when_the_combined_key_would_overflow() -> None:
     unique = unique_rows(frame)
     assert (unique == ~frame.duplicated(keep=False).to_numpy()).all()
     assert not unique[5] and not unique[77] and unique.sum() == len(frame) - 2
+
+
+def test_unique_rows_compares_rows_whose_hashed_keys_collide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a multiplier of 1 the hashed key is a sum of codes: many different rows share one, and
+    only comparing them value by value tells which are duplicates."""
+    monkeypatch.setattr(gx_metrics, "HASH_MULTIPLIER", np.uint64(1))
+    monkeypatch.setattr(gx_metrics, "KEY_LIMIT", 1)  # hash from the first column on
+    rng = np.random.default_rng(5)
+    frame = mixed_frame(300, rng)
+    unique = unique_rows(frame)
+    assert (unique == ~frame.duplicated(keep=False).to_numpy()).all()
+    assert unique.any() and not unique.all()
 
 
 def check(frame: pd.DataFrame, *expectations: Any) -> Gate:
