@@ -107,3 +107,19 @@ def test_a_passing_check_keeps_offending_values_but_no_row_index_or_fingerprint(
     assert "pandas_data_fingerprint" not in json.dumps(kept)
     with pytest.raises(GateError, match=r'e\.g\. \["\?"\] at rows \[1\]'):
         check(frame, gxe.ExpectColumnValuesToNotBeInSet(column="sex", value_set=["?"]))
+
+
+def test_a_column_metric_gets_its_column_alone_and_a_table_metric_the_whole_frame() -> None:
+    """What GX's pandas engine hands a metric, through `column_domain`: the same rows and index."""
+    from great_expectations.core.metric_domain_types import MetricDomainTypes
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
+
+    gx_metrics.use_fast_metrics()  # what a gate does before its first check
+    frame = pd.DataFrame({"a": [1, None, 3], "b": ["x", "y", "z"]}, index=[7, 8, 9])
+    engine = PandasExecutionEngine()
+    engine.load_batch_data("batch", frame)
+    column, _, accessor = engine.get_compute_domain({"column": "a"}, MetricDomainTypes.COLUMN)
+    assert list(column.columns) == ["a"] and accessor == {"column": "a"}
+    assert column.index.tolist() == [7, 8, 9]
+    table, _, _ = engine.get_compute_domain({}, MetricDomainTypes.TABLE)
+    assert list(table.columns) == ["a", "b"]
