@@ -80,13 +80,12 @@ def profile_suites(top: int = 3) -> list[tuple[str, int, int, float, list[tuple[
     from census_income.contracts import expectation_classes, suites
     from census_income.contracts.gate import Gate
     from census_income.data.config import IngestConfig
-    from census_income.stages.harness import StageRun
 
     logging.getLogger("census_income").setLevel(logging.ERROR)
     cfg = IngestConfig.load()
     raw = pd.read_parquet("data/raw/train.parquet")
     table = pd.read_parquet("data/prepared/table.parquet")
-    gate = Gate("bench", StageRun(stage="bench"), "warn")
+    gate = Gate("bench", "warn")
     gate.check("import", table.head(10), lambda: [expectation_classes().ExpectTableRowCountToBeBetween(min_value=0)])
     checks = [
         (

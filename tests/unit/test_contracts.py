@@ -9,12 +9,14 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 import pytest
 
 from census_income.contracts.gate import Gate, failure_report
+from census_income.contracts.inputs import check_split_parts
 from census_income.contracts.model_suites import (
     features_suite,
     metrics_suite,
@@ -22,7 +24,7 @@ from census_income.contracts.model_suites import (
     slice_gap_suite,
     slice_gaps,
 )
-from census_income.contracts.profile import split_suite
+from census_income.contracts.profile import reference_profile, split_suite
 from census_income.contracts.suites import (
     prepared_suite,
     raw_schema_suite,
@@ -293,6 +295,24 @@ def test_split_suite_catches_a_label_rate_far_from_train(splits: dict[str, pd.Da
     positive = splits["test"].assign(income=splits["test"]["income"].mask(splits["test"].index > 1, 1))
     report = failed("split-test", positive, split_suite, splits["train"], SCHEMA, CONTRACT, SPLIT_RULES)
     assert "expect_column_mean_to_be_between column=income" in report
+
+
+def test_split_parts_are_held_to_one_profile_of_train(splits: dict[str, pd.DataFrame]) -> None:
+    """Train is profiled once for all parts (its quantiles are the dear part), and a shifted part still fails."""
+    profiled: list[int] = []
+
+    def counting(reference: pd.DataFrame, label: str, columns: list[str], quantiles: list[float]) -> Any:
+        profiled.append(len(reference))
+        return reference_profile(reference, label, columns, quantiles)
+
+    cfg: Any = SimpleNamespace(schema_=SCHEMA, contract=CONTRACT, split_rules=SPLIT_RULES)
+    gate = Gate("unit", "fail")
+    check_split_parts(gate, splits, cfg, counting)
+    assert profiled == [len(splits["train"])]
+    assert [gate.summary[f"split-{name}"]["success"] for name in splits] == [True, True, True]
+    shifted = {**splits, "test": splits["test"].assign(age=(splits["test"]["age"] + 30).clip(upper=90))}
+    with pytest.raises(GateError, match="gate unit/split-test failed"):
+        check_split_parts(Gate("unit", "fail"), shifted, cfg, counting)
 
 
 # ------------------------------------------------------- features, predictions

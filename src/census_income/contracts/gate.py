@@ -1,7 +1,8 @@
 """Run a suite on a frame and stop the stage when it fails.
 
-One ephemeral Great Expectations context per process. Every check keeps its full
-result as JSON under `paths.gate_results_dir()` (git-ignored, outside DVC outputs);
+One ephemeral Great Expectations context per process. Every check keeps its result as JSON
+under `paths.gate_results_dir()` (git-ignored, outside DVC outputs): the BASIC result format
+(verdicts, observed and offending values), or SUMMARY (the offending rows' index too) when it fails;
 a stage's compact summary (expectations evaluated and passed per suite) becomes a
 DVC-tracked output under reports/gates/ (not a metrics file: `dvc exp show` keeps to the
 model's metrics), which `census-income gates` prints.
@@ -185,6 +186,9 @@ class Gate:
         if self._context is None:
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
+            from census_income.contracts.gx_metrics import use_fast_metrics
+
+            use_fast_metrics()
             self._context = gx.get_context(mode="ephemeral")
             self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         context = self._context
@@ -208,6 +212,11 @@ class Gate:
         definition = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=f"{self.stage}.{suite}", data=batch, suite=gx_suite)
         )
+        # BASIC has every verdict, observed value and offending values; only SUMMARY adds the offending rows'
+        # index, which costs two more copies of the frame per column checked: paid when a check fails
+        result = definition.run(batch_parameters={"dataframe": frame}, result_format="BASIC")
+        if result.success:
+            return result
         return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
 
     def _keep(self, suite: str, payload: dict[str, Any]) -> None:
