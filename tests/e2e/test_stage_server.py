@@ -206,6 +206,7 @@ def test_a_server_ends_when_idle_and_a_new_one_serves_after(
         time.sleep(0.1)
     assert not ready.exists(), "an idle server did not end"
     assert not server_pids(tmp_path / "run")
+    assert not list(ready.parent.iterdir()), "an idle server left files behind"
     assert stage(ENVIRONMENT_STAGE, work, server_env).returncode == 0  # runs itself, starts a server
     wait_for_server(tmp_path / "run")
 

@@ -118,7 +118,9 @@ def serve(stem: Path) -> None:
             else:
                 os.read(wakeup_read, 4096)
         _reap(children)
-    stem.with_suffix(".pid").unlink(missing_ok=True)
+    # nothing left behind (the lock too: the next server locks whatever file the path then names)
+    for suffix in (".pid", ".log", ".lock"):
+        stem.with_suffix(suffix).unlink(missing_ok=True)
     os._exit(0)  # nothing to flush; a teardown of everything imported would take a second
 
 
