@@ -242,3 +242,36 @@ def test_the_server_key_follows_code_interpreter_state_and_environment(
     finally:
         os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert launch.server_key() == base
+
+
+@pytest.mark.parametrize("idle", ["abc", "0", "-5"])
+def test_an_idle_time_that_is_not_seconds_says_so_and_the_stage_runs_itself(
+    server_env: dict[str, str], work: Path, tmp_path: Path, idle: str
+) -> None:
+    server_env["CENSUS_INCOME_STAGE_SERVER_IDLE"] = idle
+    result = stage(ENVIRONMENT_STAGE, work, server_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        f"CENSUS_INCOME_STAGE_SERVER_IDLE={idle}: not a positive number of seconds; no stage server for this stage"
+    )
+    time.sleep(0.5)
+    assert not server_pids(tmp_path / "run")
+
+
+def test_a_server_stopped_by_hand_leaves_no_files(server_env: dict[str, str], work: Path, tmp_path: Path) -> None:
+    stage(ENVIRONMENT_STAGE, work, server_env)
+    ready = wait_for_server(tmp_path / "run")
+    stop_servers(tmp_path / "run")
+    deadline = time.monotonic() + 30
+    while server_pids(tmp_path / "run") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not list(ready.parent.iterdir())
+
+
+def test_make_and_an_activated_shell_share_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = launch.server_key()
+    monkeypatch.setenv("MAKEFLAGS", "-j2")
+    monkeypatch.setenv("MAKELEVEL", "1")
+    monkeypatch.setenv("VIRTUAL_ENV", "/somewhere/.venv")
+    monkeypatch.setenv("PATH", "/somewhere/.venv/bin:" + os.environ.get("PATH", ""))
+    assert launch.server_key() == base

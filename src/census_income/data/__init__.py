@@ -1,0 +1,1 @@
+"""Data sets: their description, ingestion, preparation and split."""

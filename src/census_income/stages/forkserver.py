@@ -35,9 +35,15 @@ import struct
 import sys
 from pathlib import Path
 
-from census_income.stages.launch import IDLE_SECONDS, MESSAGE_BYTES, STAGES, run_stage_module, server_address
+from census_income.stages.launch import (
+    DEFAULT_IDLE_SECONDS,
+    MESSAGE_BYTES,
+    STAGES,
+    idle_seconds,
+    run_stage_module,
+    server_address,
+)
 
-DEFAULT_IDLE_SECONDS = 300.0
 # what stages import lazily, as they run (found by listing `sys.modules` after each stage):
 # Great Expectations (a gate's first check), dvclive and the DVC repository it opens (evaluate),
 # Parquet, and the scikit-learn modules a fitted featurizer or model unpickles
@@ -90,11 +96,12 @@ def serve(stem: Path) -> None:
     os.set_blocking(wakeup_write, False)
     signal.set_wakeup_fd(wakeup_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGTERM, lambda *_: _leave(stem))  # stopped by hand: no stale files either
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     selector.register(wakeup_read, selectors.EVENT_READ)
     children: dict[int, socket.socket] = {}
-    idle = float(os.environ.get(IDLE_SECONDS) or DEFAULT_IDLE_SECONDS)
+    idle = idle_seconds() or DEFAULT_IDLE_SECONDS
     while True:
         ready = selector.select(None if children else idle)
         if not ready and not children:
@@ -118,10 +125,15 @@ def serve(stem: Path) -> None:
             else:
                 os.read(wakeup_read, 4096)
         _reap(children)
-    # nothing left behind (the lock too: the next server locks whatever file the path then names)
+    _leave(stem)
+
+
+def _leave(stem: Path) -> None:
+    """End the server, leaving no file behind (the lock too: the next server locks whatever file
+    the path then names). Nothing to flush; a teardown of everything imported would take a second."""
     for suffix in (".pid", ".log", ".lock"):
         stem.with_suffix(suffix).unlink(missing_ok=True)
-    os._exit(0)  # nothing to flush; a teardown of everything imported would take a second
+    os._exit(0)
 
 
 def _reap(children: dict[int, socket.socket]) -> None:

@@ -22,9 +22,11 @@ from pathlib import Path
 
 SWITCH = "CENSUS_INCOME_STAGE_SERVER"
 IDLE_SECONDS = "CENSUS_INCOME_STAGE_SERVER_IDLE"
-# variables that differ from run to run and that nothing reads while importing
-PER_RUN_PREFIXES = ("DVC_", "DVCLIVE_", "CENSUS_INCOME_")
-PER_RUN_NAMES = ("PWD", "OLDPWD", "_", "SHLVL")
+DEFAULT_IDLE_SECONDS = 300.0
+# variables that differ from run to run, or between `make` and an activated shell, and that
+# nothing reads while importing (a child gets the caller's whole environment all the same)
+PER_RUN_PREFIXES = ("DVC_", "DVCLIVE_", "CENSUS_INCOME_", "MAKE")
+PER_RUN_NAMES = ("PWD", "OLDPWD", "_", "SHLVL", "MFLAGS", "PATH", "VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT", "PS1")
 STAGES = ("environment", "generate", "ingest", "prepare", "split", "featurize", "train", "evaluate")
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 MESSAGE_BYTES = 1 << 20
@@ -34,7 +36,7 @@ def run_served(stage: str, argv: list[str]) -> int | None:
     """Run `stage` in a forked child of this environment's server and return its exit code,
     or None when no server is ready (the caller then runs the stage itself)."""
     stem = server_stem()
-    if stem is None:
+    if stem is None or idle_seconds() is None:
         return None
     forwarder = _Forwarder()
     code = _request(stem, stage, argv, forwarder)
@@ -111,6 +113,20 @@ class _Forwarder:
 def _forward(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
+
+
+def idle_seconds() -> float | None:
+    """How long a server lives without a request (`CENSUS_INCOME_STAGE_SERVER_IDLE`), or None,
+    said on stderr, when that is not a positive number of seconds (stages then run themselves)."""
+    given = os.environ.get(IDLE_SECONDS, "").strip()
+    try:
+        seconds = float(given) if given else DEFAULT_IDLE_SECONDS
+    except ValueError:
+        seconds = 0.0
+    if seconds > 0 and seconds != float("inf"):
+        return seconds
+    sys.stderr.write(f"{IDLE_SECONDS}={given}: not a positive number of seconds; no stage server for this stage\n")
+    return None
 
 
 def _umask() -> int:
