@@ -272,3 +272,21 @@ def test_waiting_experiments_without_a_worker_get_workers_started(swept: Swept) 
     assert states == {"revived": "success"}
     assert out.getvalue().count("no queue worker is alive: starting them again") == 1
     assert experiments(project)["revived"]["state"] == "success"
+
+
+def test_a_queued_experiment_runs_its_own_copy_of_the_code(reproduced_project: Path, tmp_path: Path) -> None:
+    """Queued with an edit of a stage, then the workspace reverted: the experiment runs its edit
+    (what its dvc.lock records), not the workspace's code the editable install points at."""
+    project = reproduced_project
+    marker = tmp_path / "ran-the-experiments-code"
+    evaluate = project / "src" / "census_income" / "stages" / "evaluate.py"
+    original = evaluate.read_text()
+    head = "    schema, threshold = cfg.schema_, cfg.evaluate.threshold\n"
+    edited = original.replace(head, f"    Path({str(marker)!r}).write_text('yes')\n{head}", 1)
+    assert edited != original
+    evaluate.write_text(edited)
+    run(["dvc", "exp", "run", "--queue", "-n", "own-code", "-S", "evaluate.threshold=0.47"], project)
+    evaluate.write_text(original)
+    run(["dvc", "exp", "run", "--run-all", "-j", "1"], project)
+    assert experiments(project)["own-code"]["state"] == "success"
+    assert marker.read_text() == "yes", "the queued experiment ran the workspace's code, not its own"
