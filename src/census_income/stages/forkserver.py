@@ -11,11 +11,12 @@ SIGTERM and SIGHUP to the child, and if the caller dies (SIGKILL included) the k
 child at once (an asynchronous-I/O signal on their socket), so no stage outlives its command.
 
 A server serves one Python, one import path, one set of installed packages, one copy of the
-code (every source file's size and mtime) and one environment (but the variables DVC and this
-project set per run): anything else gets another server. None is running, or it is still
-importing: the caller runs the stage itself, as before, and starts one in the background for
-the next stage. A server ends after `CENSUS_INCOME_STAGE_SERVER_IDLE` seconds (300) without a
-request; `CENSUS_INCOME_STAGE_SERVER=0` turns all this off. Linux only.
+code (every source file's size and mtime) and one environment (but the variables DVC, `make`,
+an activated shell and this project set per run: `launch.PER_RUN_*`): anything else gets another
+server. None is running, or it is still importing: the caller runs the stage itself, as before,
+and starts one in the background for the next stage. A server ends after
+`CENSUS_INCOME_STAGE_SERVER_IDLE` seconds (300) without a request; `CENSUS_INCOME_STAGE_SERVER=0`
+turns all this off. Linux only.
 
 The server never runs stage code or OpenMP itself (a fork after OpenMP threads ran is unsafe);
 it only imports, then waits.
