@@ -189,6 +189,39 @@ def test_served_probabilities_are_byte_identical_to_batch_predictions(registry: 
     assert np.array([p["probability"] for p in single]).tobytes() == batch[:64].tobytes()
 
 
+def test_shadow_passes_of_rows_typed_two_ways_fail_no_request_and_close_no_connection(
+    registry: Registry, server: Server
+) -> None:
+    """Single-row requests: JSON records (typed by the fast path, as plain values) and CSV rows
+    with their header in reverse order and no workclass (scored apart, another column order, by
+    the frame path: a category column with no category at all). Their shadow passes mix the two.
+    Such a pass failed once, and uvicorn closed the kept-alive connection of each request whose
+    background task raised, so that client's next request failed ("Server disconnected")."""
+    rows = records(registry, registry.lines[:64])
+    header = list(reversed(registry.columns[:-1]))
+    bodies = [
+        {"json": [row]}
+        if i % 2
+        else {
+            "content": ",".join(header) + "\n" + ",".join(str({**row, "workclass": "?"}[c]) for c in header) + "\n",
+            "headers": {"content-type": "text/csv"},
+        }
+        for i, row in enumerate(rows)
+    ]
+    with httpx.Client(base_url=server.url, timeout=60) as client, ThreadPoolExecutor(16) as pool:
+        shadowed = metric(client.get("/metrics").text, "census_income_serve_shadow_rows_total", version="v1.0.0")
+        answers = list(pool.map(lambda body: client.post("/predict", **body), bodies * 4))
+        assert [a.status_code for a in answers] == [200] * len(answers), next(a.text for a in answers if a.is_error)
+        deadline = time.monotonic() + 60  # the shadow scores after the answers left
+        while (text := client.get("/metrics").text) and time.monotonic() < deadline:
+            if metric(text, "census_income_serve_shadow_rows_total", version="v1.0.0") >= shadowed + len(answers):
+                break
+            time.sleep(0.2)
+    assert metric(text, "census_income_serve_shadow_failures_total", version="v1.0.0") == 0
+    assert metric(text, "census_income_serve_shadow_rows_total", version="v1.0.0") == shadowed + len(answers)
+    assert "Exception in ASGI application" not in server.output()
+
+
 def test_bad_rows_get_422_with_row_field_and_reason_and_big_requests_413(registry: Registry, server: Server) -> None:
     rows = records(registry, registry.lines[:5])
     rows[3]["age"] = 150

@@ -66,6 +66,21 @@ def test_dtypes(fmt: SourceFormat, schema: Schema) -> None:
     assert table["age"].tolist() == [39, 50, 38, 39, 50, 38]
 
 
+@pytest.mark.parametrize("missing_in", ["train", "test"])
+def test_a_part_whose_category_column_is_all_missing_joins_the_others(
+    fmt: SourceFormat, schema: Schema, missing_in: str
+) -> None:
+    """A part with no category at all in a column (every value missing) once failed the union of
+    categories with a TypeError; its rows are missing there, the others' categories stay."""
+    parts = {"train": tiny_raw(), "test": tiny_raw()}
+    parts[missing_in] = tiny_raw(workclass=["?", " ", "?"])
+    table = prepare(parts, fmt, schema)
+    assert isinstance(table["workclass"].dtype, pd.CategoricalDtype)
+    assert list(table["workclass"].cat.categories) == ["Private", "State-gov"]
+    missing = table[PART] == missing_in
+    assert table.loc[missing, "workclass"].isna().all() and table.loc[~missing, "workclass"].notna().sum() == 2
+
+
 def test_parts_and_unique_row_ids(raw_parts: dict[str, pd.DataFrame], fmt: SourceFormat, schema: Schema) -> None:
     # the order of the mapping does not matter: train rows come first
     table = prepare({"test": raw_parts["test"], "train": raw_parts["train"]}, fmt, schema)

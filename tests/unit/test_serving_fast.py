@@ -4,6 +4,7 @@ or steps aside: same verdicts, same prepared rows, the same probabilities to the
 from __future__ import annotations
 
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
@@ -17,13 +18,14 @@ from census_income.contracts.rows import RowChecks
 from census_income.contracts.suites import input_prepared_suite, input_suite
 from census_income.data.prepare import prepare_features
 from census_income.errors import RequestError
-from census_income.serving.app import Service
 from census_income.serving.batching import Batcher, share
 from census_income.serving.bodies import TextRows, parse_body
 from census_income.serving.fast import fast_scored
+from census_income.serving.metrics import Metrics
 from census_income.serving.reload import RowGate
 from census_income.serving.scorer import score_rows
 from census_income.serving.scoring import feature_bins
+from census_income.serving.shadowing import Shadowing, shadow_scores
 from census_income.serving.small import Prepared, score_small
 from tests.unit.conftest import CONTRACT, FORMAT, SCHEMA
 from tests.unit.test_serving_compiled import SHAPES, fitted_pipeline
@@ -164,19 +166,48 @@ def test_plain_values_are_checked_as_the_frame_is() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Found unknown categories")
-def test_a_shadow_scores_prepared_values_of_several_passes_together(pipeline: Pipeline) -> None:
-    """Shares of different passes (each with its own categories) grouped into one shadow pass."""
+@pytest.mark.parametrize("frames", [False, True], ids=["values", "values-and-frames"])
+def test_a_shadow_scores_prepared_rows_of_several_passes_together(pipeline: Pipeline, frames: bool) -> None:
+    """Shares of different passes (each with its own categories) grouped into one shadow pass:
+    the fast path's values, and with them the frame path's prepared frames: rows the fast path
+    steps aside for (every workclass missing: a category column with no categories at all)."""
     model = scorer("int64", pipeline)
     shadow = SimpleNamespace(scorer=model)
     shares = []
     for seed in range(6):
-        _, fast = both_paths(model, records(3, seed, hostile=0.0))
-        assert fast is not None
-        shares.append(share(fast, 1, 3))
-    batcher = Batcher(Service.shadow_scores, max_rows=1000, max_wait=0.2)
+        body = records(3, seed, hostile=0.0)
+        if frames and seed % 2:
+            body = [{**record, "workclass": "?"} for record in body]
+        frame, fast = both_paths(model, body)
+        shares.append(share(frame if fast is None else fast, 1, 3))
+    batcher = Batcher(shadow_scores, max_rows=1000, max_wait=0.2)
     with ThreadPoolExecutor(6) as pool:
         shadowed = list(pool.map(lambda mine: batcher.submit(shadow, mine.prepared), shares))
     for mine, theirs in zip(shares, shadowed, strict=True):
-        assert isinstance(mine.prepared, Prepared)
-        expected = score_small(pipeline, mine.prepared.frame())
+        alone = mine.prepared.frame() if isinstance(mine.prepared, Prepared) else mine.prepared
+        expected = score_small(pipeline, alone)
         assert theirs.scores.tobytes() == expected.tobytes() == mine.scores.tobytes()
+    assert {isinstance(mine.prepared, Prepared) for mine in shares} == ({True, False} if frames else {True})
+
+
+def test_a_failing_shadow_is_logged_and_counted_and_raises_nothing(
+    pipeline: Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception out of the shadow's background task would make uvicorn close the client's
+    kept-alive connection: it stops at the boundary, with its traceback in the log."""
+    model = scorer("int64", pipeline)
+    _, fast = both_paths(model, records(4, 0, hostile=0.0))
+    assert fast is not None
+    metrics = Metrics()
+    shadowing = Shadowing(metrics, max_rows=1000, max_wait=0.0)
+    shadowing(SimpleNamespace(scorer=model, version="v1"), fast)
+    broken = SimpleNamespace(scorer=SimpleNamespace(cfg=model.cfg, model=SimpleNamespace()), version="v2")
+    with caplog.at_level(logging.ERROR, logger="census_income"):
+        shadowing(broken, fast)
+    text = metrics.text().decode()
+    assert 'census_income_serve_shadow_rows_total{version="v1"} 4.0' in text
+    assert 'census_income_serve_shadow_failures_total{version="v2"} 4.0' in text
+    assert 'shadow_rows_total{version="v2"}' not in text
+    [record] = caplog.records
+    assert record.getMessage() == "shadow v2: scoring 4 rows failed; their answers stand"
+    assert record.exc_info is not None and isinstance(record.exc_info[1], AttributeError)

@@ -26,7 +26,7 @@ def prepare(raw_parts: dict[str, pd.DataFrame], fmt: SourceFormat, schema: Schem
     """
     ordered = sorted(raw_parts.items(), key=lambda item: item[0] != "train")
     parts = [_normalise(part, raw, fmt, schema) for part, raw in ordered]
-    table = _concat(parts)
+    table = concat_parts(parts)
     table.insert(0, ROW_ID, pd.RangeIndex(len(table), dtype="int64").to_numpy())
     return table
 
@@ -83,14 +83,20 @@ def _typed(frame: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> dict[str, 
     return out
 
 
-def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate parts, keeping categorical columns categorical (union of categories)."""
+def concat_parts(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames one after the other (numbered from 0), categorical columns still categorical with
+    the union of the parts' categories. A part whose column is all missing has no category
+    (pandas types its empty categories as numbers): it adds none, rather than failing the union.
+    `pd.concat` would make categories that differ text, or objects that a model reads as numbers."""
     if len(parts) == 1:
         return parts[0].reset_index(drop=True)
     columns = {}
     for column in parts[0].columns:
         pieces = [part[column] for part in parts]
         if isinstance(pieces[0].dtype, pd.CategoricalDtype):
+            kind = next((p.cat.categories.dtype for p in pieces if len(p.cat.categories)), "str")
+            empty = pd.Index([], dtype=kind)
+            pieces = [p if len(p.cat.categories) else p.cat.set_categories(empty) for p in pieces]
             columns[column] = pd.Series(union_categoricals(pieces, ignore_order=True))
         else:
             columns[column] = pd.concat(pieces, ignore_index=True)

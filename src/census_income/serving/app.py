@@ -15,14 +15,12 @@ import asyncio
 import contextlib
 import logging
 import signal
-import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -32,10 +30,11 @@ from starlette.background import BackgroundTask
 from census_income.errors import PipelineError, RequestError
 from census_income.serving.batching import Batcher
 from census_income.serving.bodies import TextRows, parse_body
-from census_income.serving.fast import fast_scored, model_scores
+from census_income.serving.fast import fast_scored
 from census_income.serving.metrics import Metrics
 from census_income.serving.reload import Deployment, Follower, Served, Specs, describe_version
 from census_income.serving.scorer import Scored, score_rows
+from census_income.serving.shadowing import Shadowing
 from census_income.serving.small import Prepared, score_small
 
 log = logging.getLogger("census_income")
@@ -72,9 +71,7 @@ class Service:
             self.process, settings.max_batch_rows, wait, settings.batching, observe=observe, answered=self.count_drift
         )
         # the shadow's model calls on the primary's prepared rows, grouped the same way
-        self.shadows = Batcher(self.shadow_scores, settings.max_batch_rows, wait, settings.batching)
-        self._shadowed: dict[str, tuple[int, int]] = {}  # shadow version -> rows, disagreements
-        self._lock = threading.Lock()
+        self.shadow = Shadowing(self.metrics, settings.max_batch_rows, wait, settings.batching)
 
     @staticmethod
     def process(served: Served, raw: pd.DataFrame | TextRows) -> Scored:
@@ -119,29 +116,6 @@ class Service:
             ],
             "_scored": scored,
         }
-
-    @staticmethod
-    def shadow_scores(shadow: Served, prepared: pd.DataFrame | Prepared) -> Scored:
-        """The shadow's model on prepared rows (its scores and decisions at its own threshold)."""
-        model = shadow.scorer.model
-        scores = model_scores(model, prepared.values) if isinstance(prepared, Prepared) else None
-        if scores is None:
-            scores = score_small(model, prepared if isinstance(prepared, pd.DataFrame) else prepared.frame())
-        return Scored(prepared, scores, (scores >= shadow.scorer.cfg.evaluate.threshold).astype("int8"))
-
-    def shadow(self, shadow: Served, scored: Scored) -> None:
-        """Score the request's prepared rows with the shadow's model too, after the answer left (as
-        `predict --shadow` does), and count the rows decided differently."""
-        shadowed = self.shadows.submit(shadow, scored.prepared)
-        differ = int(np.sum(shadowed.labels != scored.labels))
-        m = self.metrics
-        m.shadow_rows.labels(shadow.version).inc(len(shadowed.scores))
-        m.shadow_disagreements.labels(shadow.version).inc(differ)
-        with self._lock:
-            before = self._shadowed.get(shadow.version, (0, 0))
-            rows, differed = before[0] + len(shadowed.scores), before[1] + differ
-            self._shadowed[shadow.version] = (rows, differed)
-        m.shadow_rate.labels(shadow.version).set(differed / rows if rows else 0.0)
 
     def metrics_text(self) -> bytes:
         """The metrics, with the drift gauges computed from each served version's window now."""

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from census_income.data.prepare import concat_parts
 from census_income.errors import PipelineError
 from census_income.serving.bodies import TextRows
 from census_income.serving.scorer import Scored
@@ -119,13 +120,8 @@ class Batcher:
         elif len(values) == len(items):
             rows = Prepared.concat(values)
         else:
-            rows = pd.concat(
-                [
-                    (item.rows if isinstance(item.rows, pd.DataFrame) else item.rows.frame()).set_axis(
-                        pd.RangeIndex(int(start), int(start) + len(item.rows))
-                    )
-                    for item, start in zip(items, offsets, strict=False)
-                ]
+            rows = concat_parts(
+                [item.rows if isinstance(item.rows, pd.DataFrame) else item.rows.frame() for item in items]
             )
         try:
             scored = self._pass(items[0].served, rows)

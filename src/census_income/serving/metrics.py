@@ -1,7 +1,7 @@
 """What `GET /metrics` exposes (Prometheus text format, prometheus-client), one registry per app.
 
 Requests by status and answering version, latency, rows scored and refused, canary and
-shadow traffic, the shadow's disagreement rate, model reloads (loaded or refused) and the
+shadow traffic, the shadow's disagreement rate and failures, model reloads (loaded or refused) and the
 drift of the recently served rows: PSI per feature against the training rows of the
 version that scores them.
 
@@ -52,6 +52,9 @@ class Metrics:
         self.shadow_rows = Counter(f"{PREFIX}_shadow_rows", "rows scored by the shadow", ["version"], registry=r)
         self.shadow_disagreements = Counter(
             f"{PREFIX}_shadow_disagreements", "rows the shadow decided differently", ["version"], registry=r
+        )
+        self.shadow_failures = Counter(
+            f"{PREFIX}_shadow_failures", "rows whose shadow pass failed (see the server log)", ["version"], registry=r
         )
         self.shadow_rate = Gauge(
             f"{PREFIX}_shadow_disagreement_rate",
