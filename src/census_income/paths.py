@@ -37,3 +37,34 @@ def gate_results_dir() -> Path:
 def data_docs_dir() -> Path:
     """Great Expectations Data Docs built from those results by `make data-docs` (git-ignored)."""
     return Path(os.environ.get("CENSUS_INCOME_DOCS_DIR", "logs/data-docs"))
+
+
+def project_root(start: Path) -> Path | None:
+    """The nearest folder from `start` up that holds `.dvc/`: the project, as DVC finds it."""
+    for folder in (start, *start.parents):
+        if (folder / ".dvc").is_dir():
+            return folder
+    return None
+
+
+def given_path(text: str) -> Path:
+    """A path typed on the command line, relative to where it was typed. Commands run at the
+    project's root (`census-income` moves there from a subfolder, as `dvc` does), so from a
+    subfolder it becomes relative to the root, or absolute when it is outside the project."""
+    path = Path(text)
+    here = Path.cwd()
+    root = project_root(here)
+    if path.is_absolute() or root is None or root == here:
+        return path
+    found = Path(os.path.normpath(here / path))
+    return found.relative_to(root) if found.is_relative_to(root) else found
+
+
+def given_location(text: str) -> str:
+    """An input typed on the command line: a URL as it is, a path as `given_path` makes it."""
+    return text if "://" in text else str(given_path(text))
+
+
+def given_model(text: str) -> str:
+    """`--model` and the like: a version or a stage as it is, a model file as `given_path` makes it."""
+    return str(given_path(text)) if Path(text).is_file() else text

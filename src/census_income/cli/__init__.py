@@ -12,9 +12,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from census_income.cli import experiments, project, reports
 from census_income.errors import InputError, PipelineError, SweepTimeoutError
+from census_income.paths import project_root
 from census_income.serving.predict import add_predict_arguments, predict_command
 from census_income.serving.registry import COMMANDS as REGISTRY_COMMANDS
 from census_income.serving.registry import add_registry_commands, registry_command
@@ -34,7 +36,10 @@ EXIT_CODES: dict[type[Exception], int] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `census-income` console script."""
-    args = parser().parse_args(argv)
+    args = parser().parse_args(argv)  # (paths given are made relative to the root: `paths.given_path`)
+    root = project_root(Path.cwd())
+    if root is not None:
+        os.chdir(root)  # from a subfolder, as `dvc` does: every project file is the root's
     try:
         return int(args.handler(args) or 0)
     except tuple(EXIT_CODES) as exc:

@@ -14,6 +14,7 @@ from census_income.experiments.grid import Sweep, default_grid, queue_command
 from census_income.experiments.queue import POLL_SECONDS, Dvc, SweepResult, run_sweep, sweep_environment
 from census_income.experiments.table import SHOWN_ROWS, below_bar, format_table, rank
 from census_income.modeling.metrics import RANK_METRIC, lower_is_better
+from census_income.paths import given_path
 
 
 def add_sweep(commands: Any) -> None:
@@ -37,7 +38,7 @@ def add_sweep(commands: Any) -> None:
     )
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up waiting after this many seconds")
     parser.add_argument("--keep-failed", action="store_true", help="leave failed tasks in `dvc queue status`")
-    parser.add_argument("--plots", type=Path, help="also write `dvc plots diff` of the results to this folder")
+    parser.add_argument("--plots", type=given_path, help="also write `dvc plots diff` of the results to this folder")
     parser.add_argument("--dry-run", action="store_true", help="print the dvc commands and stop")
     parser.set_defaults(handler=sweep_command)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from census_income.errors import GateError, PipelineError
-from census_income.paths import CONF_DIR, PARAMS_FILE
+from census_income.paths import CONF_DIR, PARAMS_FILE, given_path
 
 
 def add_params(commands: Any) -> None:
@@ -18,8 +18,8 @@ def add_params(commands: Any) -> None:
         "params", help="compose conf/ into params.yaml; with overrides, print the composition (a preview)"
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides to preview, e.g. model=random_forest")
-    parser.add_argument("-o", "--output", type=Path, help=f"default: {PARAMS_FILE}, or stdout with overrides")
-    parser.add_argument("--conf", type=Path, default=CONF_DIR)
+    parser.add_argument("-o", "--output", type=given_path, help=f"default: {PARAMS_FILE}, or stdout with overrides")
+    parser.add_argument("--conf", type=given_path, default=CONF_DIR)
     parser.set_defaults(handler=params_command)
 
 
@@ -96,7 +96,7 @@ def add_data(commands: Any) -> None:
     draft = parser.add_subparsers(dest="data_command", required=True).add_parser(
         "draft", help="draft conf/data/<name>.yaml, its description and card from a CSV or Parquet file"
     )
-    draft.add_argument("file", type=Path, help="the data file (a path relative to the project root)")
+    draft.add_argument("file", type=given_path, help="the data file (a path inside the project)")
     draft.add_argument("--label", required=True, help="the label column (two values)")
     draft.add_argument("--positive", help="the label's positive value (default: the rarer one)")
     draft.add_argument("--name", help="the data set's name (default: the file's name in snake_case)")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
-from census_income.paths import MODEL_CARD_FILE, PLOTS_DIR, PR_REPORT_FILE, log_file
+from census_income.paths import MODEL_CARD_FILE, PLOTS_DIR, PR_REPORT_FILE, given_path, log_file
 
 
 def add_runs(commands: Any) -> None:
@@ -33,8 +32,10 @@ def add_report(commands: Any) -> None:
     """`census-income report [--base REV] [-o FILE] ...`."""
     parser = commands.add_parser("report", help="the pull-request report against a base revision (reports/pr.md)")
     parser.add_argument("--base", default="main", help="the revision to compare with (default: main)")
-    parser.add_argument("-o", "--output", type=Path, default=PR_REPORT_FILE, help=f"default: {PR_REPORT_FILE}")
-    parser.add_argument("--plots-dir", type=Path, default=PLOTS_DIR, help="where `dvc plots diff` writes its HTML")
+    parser.add_argument("-o", "--output", type=given_path, default=PR_REPORT_FILE, help=f"default: {PR_REPORT_FILE}")
+    parser.add_argument(
+        "--plots-dir", type=given_path, default=PLOTS_DIR, help="where `dvc plots diff` writes its HTML"
+    )
     parser.add_argument("--plots-url", default="", help="a link to the rendered plots (CI: the run's artifacts)")
     parser.add_argument(
         "--no-reproduce-base",
@@ -58,7 +59,9 @@ def report_command(args: argparse.Namespace) -> None:
 def add_lineage(commands: Any) -> None:
     """`census-income lineage [--card FILE | --no-card] [--no-status]`."""
     parser = commands.add_parser("lineage", help="the current model's chain from dvc.lock; writes the model card")
-    parser.add_argument("--card", type=Path, default=MODEL_CARD_FILE, help=f"model card to write ({MODEL_CARD_FILE})")
+    parser.add_argument(
+        "--card", type=given_path, default=MODEL_CARD_FILE, help=f"model card to write ({MODEL_CARD_FILE})"
+    )
     parser.add_argument("--no-card", action="store_true", help="print the lineage only")
     parser.add_argument("--no-status", action="store_true", help="skip `dvc status` (faster; no staleness check)")
     parser.set_defaults(handler=lineage_command)

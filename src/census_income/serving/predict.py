@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from census_income.errors import GateError, InputError, PipelineError
 from census_income.io import RunFiles
+from census_income.paths import given_location, given_model, given_path
 from census_income.serving.reading import CHUNK_ROWS, input_digest, read_chunks
 from census_income.serving.scorer import TRAIN_SPLIT, Keep, Scored, load_scorer, score_rows, training_rows
 
@@ -206,13 +207,19 @@ def run_files(output: Path) -> RunFiles:
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `census-income predict`."""
-    parser.add_argument("input", help="raw rows in the source format of data.format (a path or fsspec URL)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="predictions (Parquet)")
-    parser.add_argument("--model", default="prod", help="a version (v1.2.0), a stage (prod) or a model file")
+    parser.add_argument(
+        "input", type=given_location, help="raw rows in the source format of data.format (a path or fsspec URL)"
+    )
+    parser.add_argument("-o", "--output", type=given_path, required=True, help="predictions (Parquet)")
+    parser.add_argument(
+        "--model", type=given_model, default="prod", help="a version (v1.2.0), a stage (prod) or a model file"
+    )
     parser.add_argument(
         "--on-bad-rows", choices=ON_BAD_ROWS, default="refuse", help="refuse the file (default) or skip bad rows"
     )
-    parser.add_argument("--shadow", help="also score with this version or stage and report disagreements")
+    parser.add_argument(
+        "--shadow", type=given_model, help="also score with this version or stage and report disagreements"
+    )
     parser.add_argument("--fail-on-drift", action="store_true", help="write nothing when a feature drifted")
     parser.add_argument("--drift-threshold", type=float, help="PSI from which a feature counts as drifted (0.25)")
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows per chunk (bounds memory)")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from census_income.errors import InputError
+from census_income.paths import given_model
 from census_income.serving.metrics import MULTIPROCESS_VARIABLE
 
 # the settings of `--workers N` processes, handed down by the environment
@@ -29,10 +30,16 @@ GRACEFUL_SECONDS = 30
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `census-income serve`."""
-    parser.add_argument("--model", default="prod", help="a version (v1.2.0), a stage (prod) or the model file")
-    parser.add_argument("--canary", help="a second version or stage that answers --canary-share of request keys")
+    parser.add_argument(
+        "--model", type=given_model, default="prod", help="a version (v1.2.0), a stage (prod) or the model file"
+    )
+    parser.add_argument(
+        "--canary", type=given_model, help="a second version or stage that answers --canary-share of request keys"
+    )
     parser.add_argument("--canary-share", type=float, default=0.1, help="share of request keys the canary answers")
-    parser.add_argument("--shadow", help="also score every primary request with this version; answers stay primary")
+    parser.add_argument(
+        "--shadow", type=given_model, help="also score every primary request with this version; answers stay primary"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1, help="processes (each loads the models)")
