@@ -38,6 +38,7 @@ NAME = "census-income-model"
 TEST_SOURCE = "src/census_income/data/adult/adult.test"
 DOC = REPO_ROOT / "docs" / "serving.md"
 ROWS = 1000
+HEAD_TIMEOUT = 3.0  # seconds the server waits for a request's head
 MAX_ROWS = 2000
 MAX_BODY = 1_000_000
 DOC_PORT = "8000"
@@ -135,7 +136,7 @@ def server(registry: Registry) -> Iterator[Server]:
         registry.project,
         *("--model", "prod", "--canary", "staging", "--canary-share", "0.1", "--shadow", "v1.0.0"),
         *("--poll-seconds", "0.5", "--max-rows", str(MAX_ROWS), "--max-body-bytes", str(MAX_BODY)),
-        *("--body-timeout", "1"),
+        *("--body-timeout", "1", "--head-timeout", str(HEAD_TIMEOUT)),
     )
     yield served
     assert served.stop() == 0, served.output()[-3000:]  # stopped by SIGTERM, gracefully: status 0
@@ -378,6 +379,30 @@ def test_bad_requests_get_a_clear_status_while_good_requests_keep_succeeding(
     assert len(statuses) >= 3  # the stream ran between the bad requests (a few on a loaded machine)
     assert set(statuses) == {200}, [a for a in stream.answers if a[0] != 200][:5]
     assert httpx.get(f"{server.url}/health").json() == {"status": "alive"}
+
+
+def test_a_connection_whose_request_head_is_late_is_closed_and_others_are_served(
+    registry: Registry, server: Server
+) -> None:
+    """Slowloris: connections that send nothing, or a request head that never ends, once stayed
+    open for as long as the client liked (uvicorn times out only idle kept-alive connections)."""
+
+    def closed_after(request: bytes) -> tuple[float, bytes]:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+            started = time.monotonic()
+            sock.sendall(request)
+            answer = b""
+            while chunk := sock.recv(65536):  # until the server closes the connection
+                answer += chunk
+            return time.monotonic() - started, answer
+
+    with Stream(server.url, records(registry, registry.lines[:3])) as stream, ThreadPoolExecutor(2) as pool:
+        silent, partial = pool.map(closed_after, [b"", b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Ty"])
+    assert HEAD_TIMEOUT - 0.5 <= silent[0] < HEAD_TIMEOUT + 30 and silent[1] == b""
+    assert HEAD_TIMEOUT - 0.5 <= partial[0] < HEAD_TIMEOUT + 30
+    assert partial[1].startswith(b"HTTP/1.1 408 "), partial[1]
+    statuses = [status for status, _ in stream.answers]
+    assert len(statuses) >= 3 and set(statuses) == {200}, stream.answers[:5]
 
 
 def test_a_rollback_under_a_stream_of_requests_fails_none_and_is_followed(registry: Registry, server: Server) -> None:

@@ -51,6 +51,7 @@ class Settings:
     max_rows: int = 10_000
     max_body_bytes: int = 16 << 20
     body_timeout: float = 10.0
+    head_timeout: float = 10.0
     batching: bool = True
     max_batch_rows: int = 2_000
     max_wait_ms: float = 2.0

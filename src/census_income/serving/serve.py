@@ -46,6 +46,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-rows", type=int, default=10_000, help="rows per request at most (413 above)")
     parser.add_argument("--max-body-bytes", type=int, default=16 << 20, help="body size at most (413 above)")
     parser.add_argument("--body-timeout", type=float, default=10.0, help="seconds to receive a body (408 after)")
+    parser.add_argument(
+        "--head-timeout", type=float, default=10.0, help="seconds to receive a request's headers (closed after)"
+    )
     parser.add_argument("--no-batching", action="store_true", help="one model call per request")
     parser.add_argument("--max-batch-rows", type=int, default=2_000, help="rows per grouped model call at most")
     parser.add_argument("--max-wait-ms", type=float, default=2.0, help="longest wait for more requests to group")
@@ -63,7 +66,7 @@ def settings_of(args: argparse.Namespace, root: Path) -> Any:
     for name in ("workers", "max_rows", "max_body_bytes", "max_batch_rows", "drift_rows"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("body_timeout", "poll_seconds"):
+    for name in ("body_timeout", "head_timeout", "poll_seconds"):
         if getattr(args, name) <= 0:
             raise InputError(f"--{name.replace('_', '-')} must be positive")
     if args.max_wait_ms < 0:
@@ -75,6 +78,7 @@ def settings_of(args: argparse.Namespace, root: Path) -> Any:
         max_rows=args.max_rows,
         max_body_bytes=args.max_body_bytes,
         body_timeout=args.body_timeout,
+        head_timeout=args.head_timeout,
         batching=not args.no_batching,
         max_batch_rows=args.max_batch_rows,
         max_wait_ms=args.max_wait_ms,
@@ -88,11 +92,13 @@ def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
     from census_income.serving.app import Service, create_app
+    from census_income.serving.heads import PROTOCOL, HeadDeadlineProtocol
 
     settings = settings_of(args, Path.cwd())
     console_log()
     service = Service(settings)
-    common = {"host": args.host, "port": args.port, "timeout_graceful_shutdown": GRACEFUL_SECONDS}
+    HeadDeadlineProtocol.head_seconds = settings.head_timeout
+    common = {"host": args.host, "port": args.port, "timeout_graceful_shutdown": GRACEFUL_SECONDS, "http": PROTOCOL}
     if args.workers == 1:
         server = uvicorn.Server(uvicorn.Config(create_app(service), access_log=False, **common))
         # after its graceful shutdown uvicorn raises the signal that stopped it again, with the handler
@@ -111,11 +117,13 @@ def serve_command(args: argparse.Namespace) -> int:
 def worker_app() -> Any:
     """The app of one `--workers` process, from the settings its parent handed down."""
     from census_income.serving.app import Service, Settings, create_app
+    from census_income.serving.heads import HeadDeadlineProtocol
     from census_income.serving.reload import Specs
 
     console_log()
     given = json.loads(os.environ[SETTINGS_VARIABLE])
     settings = Settings(**{**given, "specs": Specs(**given["specs"]), "root": Path(given["root"])})
+    HeadDeadlineProtocol.head_seconds = settings.head_timeout
     return create_app(Service(settings))
 
 
