@@ -5,17 +5,21 @@ versions and stages are tested in test_registry.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import run
+from tests.conftest import project_env, run
 
 pytestmark = pytest.mark.slow
 
@@ -151,3 +155,30 @@ def test_a_shifted_batch_is_flagged_and_stopped_by_fail_on_drift(project: Path, 
     assert "drift against the train split" in output
     assert "age (PSI" in output
     assert not list(tmp_path.glob("stopped*"))
+
+
+def test_ctrl_c_is_one_line_and_status_130_and_writes_nothing(project: Path, tmp_path: Path) -> None:
+    """Ctrl-C once ended `predict` in a KeyboardInterrupt traceback. The signal comes once predict
+    has the input open (a file long enough to take it seconds)."""
+    rows = write_rows(tmp_path / "rows.csv", data_lines(project) * 20)
+    out = tmp_path / "p.parquet"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "census_income.cli", "predict", str(rows), "-o", str(out), "--model", MODEL],
+        cwd=project,
+        env=project_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    fds = Path(f"/proc/{process.pid}/fd")
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):  # (a descriptor closed between listing and reading it)
+            if any(fd.readlink() == rows for fd in fds.iterdir()):
+                break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.splitlines() == ["census-income predict: interrupted"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["rows.csv"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -309,3 +310,9 @@ def test_a_finished_sweep_prints_failed_logs_then_the_ranked_table_then_the_best
     assert ranked == ["sweep1-hgb-1", "main", "sweep1-lr-1"]  # best first, on validation
     assert "best: sweep1-hgb-1; promote it with `census-income exp-branch <branch> --exp sweep1-hgb-1`" in lines
     assert lines[-1] == "2 of 4 experiments succeeded in 1m05s"
+
+    # a sweep none of whose experiments beats the baseline recommends none (it once named the best anyway)
+    worse = replace(result, experiments=[exp for exp in mine if exp.name == "sweep1-lr-1"], failed={})
+    lines = format_sweep(worse, "validation.error_rate").splitlines()
+    assert "no experiment beats main on validation.error_rate (the best: sweep1-lr-1); nothing to promote" in lines
+    assert not any(line.startswith("best:") for line in lines)

@@ -33,6 +33,12 @@ EXIT_CODES: dict[type[Exception], int] = {
     OSError: 1,  # disk full, permissions, a directory where a file should be
 }
 
+INTERRUPTED_STATUS = 130  # 128 + SIGINT
+# what goes on after Ctrl-C, per command
+INTERRUPTED = {
+    "sweep": "; its queued experiments keep running (`dvc queue status`; `dvc queue stop --kill` stops them)"
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `census-income` console script."""
@@ -47,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         sys.stderr.write(f"census-income {args.command}: {message(exc)}\n")
         return exit_code(exc)
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT (nothing half-written stays)
+        sys.stderr.write(f"census-income {args.command}: interrupted{INTERRUPTED.get(args.command, '')}\n")
+        return INTERRUPTED_STATUS
 
 
 def parser() -> argparse.ArgumentParser:

@@ -82,7 +82,10 @@ def format_sweep(result: SweepResult, key: str) -> str:
     lines += ["", f"{ranking(key)}; test is for reporting only)"]
     lines.append(format_table([*result.experiments, *result.baselines], key))
     best = next((exp for exp in rank(result.experiments, key) if exp.state == "success"), None)
-    if best is not None:
+    baseline = next(iter(rank(result.baselines, key)), None)
+    if best is not None and baseline is not None and rank([best, baseline], key)[0] is not best:
+        lines += ["", f"no experiment beats {baseline.name} on {key} (the best: {best.name}); nothing to promote"]
+    elif best is not None:
         weak = " (below the quality bar: register and promote will refuse it)" if below_bar(best) else ""
         lines += ["", f"best: {best.name}{weak}; promote it with `census-income exp-branch <branch> --exp {best.name}`"]
     if result.plots:
