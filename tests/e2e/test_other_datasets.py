@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import REPO_ROOT, run
 
 pytestmark = pytest.mark.slow
 
 PAGE = REPO_ROOT / "docs" / "data.md"
-MIXED = "sources/diabetes_mixed.csv"
+MIXED = "sources/diabetes mixed.csv"  # a space in the path, as files from people have
 
 
 def bash_blocks(text: str) -> list[str]:
@@ -56,6 +57,11 @@ def mixed_table() -> pd.DataFrame:
     return out
 
 
+def write_mixed(table: pd.DataFrame, path: Path) -> None:
+    """As a European spreadsheet saves it: `;` between fields, a decimal comma."""
+    table.map(lambda v: str(v).replace(".", ",") if isinstance(v, float) else v).to_csv(path, sep=";", index=False)
+
+
 def cli(project: Path, *args: str) -> str:
     return run([sys.executable, "-m", "census_income.cli", *args], project).stdout
 
@@ -76,7 +82,7 @@ def ran(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     for block in bash_blocks(PAGE.read_text(encoding="utf-8")):
         run(["bash", "-euo", "pipefail", "-c", block], project)
     mixed = mixed_table()
-    mixed.to_csv(project / MIXED, index=False)
+    write_mixed(mixed, project / MIXED)
     cli(project, "data", "draft", MIXED, "--label", "progression")
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-q", "-m", "data: a mixed table"], project)
@@ -126,6 +132,9 @@ def test_the_mixed_table_keeps_its_types_and_drops_unlabelled_rows(ran: Ran) -> 
     assert split_rows == len(table) == len(ran.mixed) - unlabelled
     summary = json.loads((project / "reports/gates/prepare.json").read_text())
     assert summary["label-missing-dropped"]["rows"] == unlabelled
+    drafted = yaml.safe_load((project / "conf/datasets/diabetes_mixed.yaml").read_text())["format"]
+    assert (drafted["delimiter"], drafted["decimal"]) == (";", ",")
+    assert table["bmi"].dropna().between(18, 43).all()  # decimal commas read as numbers (kg/m²)
 
 
 def corrupt_age_decimal(table: pd.DataFrame) -> pd.DataFrame:
@@ -164,7 +173,7 @@ def test_bad_input_stops_ingest_with_one_line_and_dvc_lock_unchanged(ran: Ran, c
     source = project / MIXED
     good = source.read_bytes()
     try:
-        corrupt(ran.mixed).to_csv(source, index=False)
+        write_mixed(corrupt(ran.mixed), source)
         failed = run(["dvc", "repro", "--quiet"], project, check=False)
         assert failed.returncode != 0
         errors = [line for line in failed.stderr.splitlines() if " ERROR " in line]

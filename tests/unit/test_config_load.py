@@ -106,6 +106,18 @@ def test_wrong_type_in_a_union_names_the_key_not_the_member(tmp_path: Path, comm
     assert ": features.min_frequency: " in message
 
 
+@pytest.mark.parametrize("value", [-1, 0, 1.5, -0.1])
+def test_a_min_frequency_onehot_refuses_is_refused_before_any_work(
+    tmp_path: Path, committed: Params, value: float
+) -> None:
+    """It once reached scikit-learn's fit and ended in its traceback."""
+    path = write(tmp_path, committed, lambda p: p["features"].update(min_frequency=value))
+    message = config_error(path, FeaturizeConfig)
+    assert f": features.min_frequency: Value error, {value}: a count of at least 1 or a share between" in message
+    for fine in (1, 10, 0.0, 0.05, 1.0, None):
+        FeaturizeConfig.load(write(tmp_path, committed, lambda p, v=fine: p["features"].update(min_frequency=v)))
+
+
 @pytest.mark.parametrize("key", ["name", "estimator", "encoding"])
 def test_a_missing_model_key_names_it(tmp_path: Path, committed: Params, key: str) -> None:
     path = write(tmp_path, committed, lambda p: p["model"].pop(key))

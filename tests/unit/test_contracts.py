@@ -89,6 +89,15 @@ def raw_check(frame: pd.DataFrame, fmt: SourceFormat = FORMAT, schema: Schema = 
     return (frame, raw_suite, fmt, schema, CONTRACT, DATA_RULES, stored_as_integers(frame, fmt, schema))
 
 
+def test_missing_and_unexpected_columns_are_named_first() -> None:
+    """A missing column was named only through the checks on it, after others (`... on s6`)."""
+    line = first_line(failed("raw", *raw_check(delivered().drop(columns=["capital-gain"]).assign(extra="1"))))
+    assert line.startswith(
+        "gate unit/raw failed: 4 of 15 expectations "
+        "(expect_table_columns_to_match_set: missing capital-gain; unexpected extra, "
+    ), line
+
+
 def test_raw_suite_passes_on_delivered_text() -> None:
     gate = check("raw", *raw_check(delivered()))
     assert gate.summary["raw"]["success"] is True

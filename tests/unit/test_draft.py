@@ -3,6 +3,7 @@ its own gates on the file it was drafted from."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from census_income.data.draft import draft, sniff_format, write_draft
 from census_income.data.ingest import parse_source
 from census_income.data.prepare import prepare
 from census_income.data.spec import Contract, Schema, SourceFormat
-from census_income.errors import ConfigError
+from census_income.errors import ConfigError, GateError
 
 ROWS = [
     ("12", "red", "1.5", "yes"),
@@ -140,3 +141,34 @@ def test_a_parquet_draft_passes_its_own_gates_with_nulls_for_missing_values(tmp_
     assert spec["schema"]["decimal"] == ["count", "weight"]  # stored as floats (pandas reads NA so)
     table = gated_table(path, spec)
     assert len(table) == len(typed) - 1
+
+
+def test_a_decimal_comma_file_is_drafted_with_its_decimals_and_passes_its_own_gates(tmp_path: Path) -> None:
+    """`3,25` in a `;` file: numbers, not categories of text (a stranger's wine table once became
+    12 categorical columns of every value, and a bad model)."""
+    path = write_csv(tmp_path, delimiter=";")
+    path.write_text(re.sub(r"(\d)\.(\d)", r"\1,\2", path.read_text()))
+    assert sniff_format(path.read_bytes(), "things.csv", "label").decimal == ","
+    spec = drafted(path, positive="no")["conf/datasets/things.yaml"]
+    assert spec["format"]["decimal"] == "," and spec["schema"]["decimal"] == ["weight"]
+    table = gated_table(path, spec)
+    assert table["weight"].tolist()[:3] == [1.5, pytest.approx(float("nan"), nan_ok=True), 2.25]
+    # a point where the file says comma is no number: the raw gate names it
+    path.write_text(path.read_text().replace("2,25", "2.25"))
+    with pytest.raises(GateError, match=r"column=weight .*2\.25"):
+        gated_table(path, spec)
+
+
+def test_columns_that_snake_case_makes_one_and_quoted_paths_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "collide.csv"
+    path.write_text("A b,a_b,a-b,label\n1,2,3,yes\n4,5,6,no\n7,8,9,no\n")
+    with pytest.raises(ConfigError, match=r"columns 'A b', 'a_b', 'a-b' all become 'a_b': rename them"):
+        drafted(path)
+    with pytest.raises(ValueError, match=r"all become 'a_b'"):
+        SourceFormat(columns=["A b", "a_b", "label"])
+    with pytest.raises(ValueError, match=r"decimal: ',' is also the delimiter"):
+        SourceFormat(columns=["a", "b"], decimal=",")
+    quoted = tmp_path / "it's.csv"
+    quoted.write_text(write_csv(tmp_path).read_text())
+    with pytest.raises(ConfigError, match=r"a single quote in the file's path"):
+        drafted(quoted)

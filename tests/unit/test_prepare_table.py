@@ -198,3 +198,12 @@ def test_any_two_label_values(fmt: SourceFormat, schema: Schema) -> None:
     other = schema.model_copy(update={"label": Label(column="income", positive="malignant")})
     table = prepare({"train": tiny_raw(income=["benign", "malignant", " malignant "])}, fmt, other)
     assert table["income"].tolist() == [0, 1, 1]
+
+
+def test_a_decimal_comma_is_read_and_a_point_is_then_no_number(fmt: SourceFormat, schema: Schema) -> None:
+    comma = fmt.model_copy(update={"decimal": ",", "delimiter": ";"})
+    decimals = schema.model_copy(update={"decimal": ["capital_gain"]})
+    table = prepare({"train": tiny_raw(**{"capital-gain": ["2174,5", "0", "-1,25"]})}, comma, decimals)
+    assert table["capital_gain"].tolist() == [2174.5, 0.0, -1.25]
+    with pytest.raises(PipelineError, match=r"column capital_gain: not a number: \['1.5'\]"):
+        prepare({"train": tiny_raw(**{"capital-gain": ["1.5", "0", "0"]})}, comma, decimals)

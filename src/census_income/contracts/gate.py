@@ -269,9 +269,11 @@ def failure_report(stage: str, suite: str, results: list[dict[str, Any]], saved:
     """Short human report: the first line says what failed and where, then one line per
     failed expectation (column, observed value, what was expected, a few offending values)."""
     failed = [r for r in results if not r.get("success")]
+    # the columns' set first (a missing column also fails every check on it), then the table's
+    first = sorted(failed, key=lambda r: (not _mismatched(r), "column" in r["expectation_config"]["kwargs"]))[:3]
     lines = [
         f"gate {stage}/{suite} failed: {len(failed)} of {len(results)} expectations "
-        f"({', '.join(_short(r) for r in failed[:3])}{', ...' if len(failed) > 3 else ''})"
+        f"({', '.join(_short(r) for r in first)}{', ...' if len(failed) > 3 else ''})"
     ]
     for item in failed:
         config = item["expectation_config"]
@@ -298,9 +300,19 @@ def failure_report(stage: str, suite: str, results: list[dict[str, Any]], saved:
 
 
 def _short(item: dict[str, Any]) -> str:
+    """The expectation, its column, and the columns missing or unexpected when it checks them."""
     config = item["expectation_config"]
     column = config["kwargs"].get("column")
-    return f"{config['type']}" + (f" on {column}" if column else "")
+    named = "; ".join(f"{kind} {', '.join(map(str, names))}" for kind, names in _mismatched(item).items())
+    return f"{config['type']}" + (f" on {column}" if column else "") + (f": {named}" if named else "")
+
+
+def _mismatched(item: dict[str, Any]) -> dict[str, list[Any]]:
+    """The columns missing and unexpected, when the expectation checks the table's columns."""
+    found = ((item.get("result") or {}).get("details") or {}).get("mismatched")
+    if not isinstance(found, dict):  # (an ordered list's mismatches are a list of positions)
+        return {}
+    return {kind: found[kind] for kind in ("missing", "unexpected") if found.get(kind)}
 
 
 def _offending(values: list[Any]) -> str:

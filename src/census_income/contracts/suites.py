@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 INTEGER_TEXT = r"^-?\d+$"
 DECIMAL_TEXT = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
+DECIMAL_COMMA_TEXT = DECIMAL_TEXT.replace(r"\.", ",")  # `format.decimal: ","`
 
 
 def stored_as_integers(raw: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> frozenset[str]:
@@ -103,7 +104,7 @@ def _raw_value_checks(
                 else gxe.ExpectColumnTypeToBe(column=column, type_="int64")
             )
             continue
-        number = DECIMAL_TEXT if decimal else INTEGER_TEXT
+        number = (DECIMAL_COMMA_TEXT if fmt.decimal == "," else DECIMAL_TEXT) if decimal else INTEGER_TEXT
         if max_missing > 0:
             number = f"{number}|^{re.escape(fmt.missing_marker)}$"
             if not per_row:

@@ -22,7 +22,7 @@ import yaml
 
 from census_income.config import to_snake_case
 from census_income.data.ingest import parse_source
-from census_income.data.spec import SourceFormat
+from census_income.data.spec import SourceFormat, clashing_names, with_decimal_points
 from census_income.errors import ConfigError
 
 # values that commonly mean "missing", most specific first; the most frequent one found wins
@@ -30,6 +30,9 @@ MISSING_MARKERS = ("NA", "?", "N/A", "NaN", "nan", "null", "NULL", "-", "")
 DELIMITERS = ",;\t|"
 INTEGER = re.compile(r"^[-+]?\d+$")
 DECIMAL = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+# a number with a fraction after a comma or after a point: which one a file uses for decimals
+COMMA_FRACTION = re.compile(r"^[-+]?\d*,\d+$")
+POINT_FRACTION = re.compile(r"^[-+]?\d*\.\d+$")
 # below this many rows a quantile comparison between split parts is noise, not a check
 MIN_ROWS_FOR_DISTRIBUTION = 2000
 
@@ -66,17 +69,35 @@ def sniff_format(content: bytes, where: str, label: str) -> SourceFormat:
     counts = {marker: body.count(marker) for marker in MISSING_MARKERS}
     found = [marker for marker in MISSING_MARKERS if counts[marker]]
     missing = max(found, key=lambda m: counts[m]) if found else "?"
-    return SourceFormat(columns=columns, delimiter=delimiter, header=header, encoding=encoding, missing_marker=missing)
+    _refuse_clashing(columns, where)
+    commas = delimiter != "," and any(map(COMMA_FRACTION.match, body)) and not any(map(POINT_FRACTION.match, body))
+    return SourceFormat(
+        columns=columns,
+        delimiter=delimiter,
+        header=header,
+        encoding=encoding,
+        missing_marker=missing,
+        decimal="," if commas else ".",
+    )
+
+
+def _refuse_clashing(columns: list[str], where: str) -> None:
+    problem = clashing_names(columns)
+    if problem is not None:
+        raise ConfigError(f"{where}: {problem}")
 
 
 def draft(path: Path, label: str, positive: str | None, name: str | None, margin: float) -> Draft:
     """The drafted `conf/data/<name>.yaml`, `conf/datasets/<name>.yaml` and its card."""
-    content = path.read_bytes()
     where = str(path)
+    if "'" in where:  # the stage command quotes the path with it (a space is fine)
+        raise ConfigError(f"{where}: a single quote in the file's path: rename the file")
+    content = path.read_bytes()
     is_parquet = where.lower().endswith(".parquet")
-    fmt = SourceFormat(columns=["_", "_"]) if is_parquet else sniff_format(content, where, label)
+    fmt = SourceFormat(columns=["a", "b"]) if is_parquet else sniff_format(content, where, label)
     raw = parse_source(content, fmt, where)
     if is_parquet:
+        _refuse_clashing([str(c) for c in raw.columns], where)
         fmt = SourceFormat(columns=[str(c) for c in raw.columns], header=True)
     if label not in raw.columns:
         raise ConfigError(f"{where}: --label {label}: not a column (columns: {', '.join(map(str, raw.columns))})")
@@ -136,7 +157,7 @@ def _schema_and_contract(
         # the raw gate counts all rows, the prepared gate the labelled ones: the larger share
         labelled_missing = missing - int((~raw.index.isin(values.index) & ~labelled).sum())
         share = max(_share(missing, len(raw), margin), _share(labelled_missing, max(1, int(labelled.sum())), margin))
-        kind = _kind(raw[column], values)
+        kind = _kind(raw[column], points := _as_read(values, fmt))
         if kind == "categorical":
             categorical.append(snake)
             categories[snake] = {"values": sorted(values.astype(str).unique().tolist())}
@@ -144,7 +165,7 @@ def _schema_and_contract(
                 categories[snake]["max_missing"] = share
             continue
         numeric.append(snake)
-        numbers = pd.to_numeric(values).astype("float64")
+        numbers = pd.to_numeric(points).astype("float64")
         low, high = float(numbers.min()), float(numbers.max())
         pad = margin * (high - low)
         if kind == "decimal":
@@ -193,6 +214,11 @@ def _present(values: pd.Series, marker: str) -> tuple[pd.Series, int]:
     text = values.astype("string").str.strip()
     absent = text.isna() | text.isin([marker, ""])
     return text[~absent], int(absent.sum())
+
+
+def _as_read(values: pd.Series, fmt: SourceFormat) -> pd.Series:
+    """The values as numbers are read from them (a decimal comma as a point)."""
+    return values if fmt.decimal == "." else with_decimal_points(values.astype(str), fmt.decimal)
 
 
 def _kind(stored: pd.Series, values: pd.Series) -> str:

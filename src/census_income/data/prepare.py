@@ -7,7 +7,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from census_income.config import to_snake_case
-from census_income.data.spec import Schema, SourceFormat
+from census_income.data.spec import Schema, SourceFormat, with_decimal_points
 from census_income.errors import PipelineError
 
 ROW_ID = "row_id"
@@ -79,7 +79,7 @@ def _typed(frame: pd.DataFrame, fmt: SourceFormat, schema: Schema) -> dict[str, 
     for column in schema.categorical:
         out[column] = _clean_text(frame[column], fmt.missing_marker)
     for column in schema.numeric:
-        out[column] = _to_number(frame[column], fmt.missing_marker, column, schema.dtype(column))
+        out[column] = _to_number(frame[column], fmt, column, schema.dtype(column))
     return out
 
 
@@ -112,7 +112,7 @@ def _clean_text(values: pd.Series, missing_marker: str) -> pd.Series:
     return mapped.astype("category").reset_index(drop=True)
 
 
-def _to_number(values: pd.Series, missing_marker: str, column: str, dtype: str) -> pd.Series:
+def _to_number(values: pd.Series, fmt: SourceFormat, column: str, dtype: str) -> pd.Series:
     """Numbers as `dtype` (`int64`, `Int64` or `float64`); text is parsed once per distinct value.
 
     Only the declared dtype is ever produced, whatever the data holds: a fraction in a
@@ -124,10 +124,10 @@ def _to_number(values: pd.Series, missing_marker: str, column: str, dtype: str) 
         numbers = pd.Series(values.to_numpy(dtype="float64", na_value=np.nan))
         return _checked(numbers, column, dtype)
     text = _clean_text(
-        values.astype("string") if not isinstance(values.dtype, pd.CategoricalDtype) else values, missing_marker
+        values.astype("string") if not isinstance(values.dtype, pd.CategoricalDtype) else values, fmt.missing_marker
     )
     distinct = text.cat.categories.to_series()
-    parsed = pd.to_numeric(distinct, errors="coerce")
+    parsed = pd.to_numeric(with_decimal_points(distinct, fmt.decimal), errors="coerce")
     bad = distinct[parsed.isna()]
     if not bad.empty:
         raise PipelineError(f"prepare: column {column}: not a number: {bad.tolist()[:3]}")

@@ -4,11 +4,36 @@ look like (`contract`). Nothing else in the code names a data set's columns."""
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
 from census_income.config import Strict, to_snake_case
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def clashing_names(names: list[str]) -> str | None:
+    """Why `names` cannot all be columns once prepare renames them to snake_case (two that become
+    one name, or one that becomes none), or None when they can."""
+    by_snake: dict[str, list[str]] = {}
+    for name in names:
+        by_snake.setdefault(to_snake_case(name), []).append(name)
+    if "" in by_snake:
+        return f"column {by_snake[''][0]!r} has no letter or digit to name it by: rename it"
+    clash = next((found for found in by_snake.values() if len(found) > 1), None)
+    if clash is None:
+        return None
+    return f"columns {', '.join(map(repr, clash))} all become {to_snake_case(clash[0])!r}: rename them"
+
+
+def with_decimal_points(text: pd.Series, decimal: str) -> pd.Series:
+    """Number text as pandas parses it: a decimal comma becomes a point, and with a comma for
+    decimals a point makes no number (a thousands separator is not read as one)."""
+    if decimal == ".":
+        return text
+    return text.mask(text.str.contains(".", regex=False), "not a number").str.replace(",", ".", regex=False)
 
 
 class SourceFormat(Strict):
@@ -20,6 +45,23 @@ class SourceFormat(Strict):
     comment: str | None = None
     encoding: str = "utf-8"
     missing_marker: str = "?"
+    # the decimal separator of numbers as delivered: `,` for `3,25` (then a point is no number)
+    decimal: Literal[".", ","] = "."
+
+    @field_validator("columns")
+    @classmethod
+    def _names_that_stay_apart(cls, value: list[str]) -> list[str]:
+        """Names that prepare's snake_case keeps apart (two that became one crashed ingest)."""
+        problem = clashing_names(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _decimal_apart_from_delimiter(self) -> Self:
+        if self.decimal == self.delimiter:
+            raise ValueError(f"decimal: {self.decimal!r} is also the delimiter")
+        return self
 
     @field_validator("encoding")
     @classmethod

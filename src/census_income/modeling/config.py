@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from census_income.config import StageConfig, Strict
 from census_income.contracts.validation import GateMode, MetricsValidation, SplitValidation
@@ -22,6 +22,14 @@ class FeaturesConfig(Strict):
     categorical_encoding: CategoricalEncoding = "onehot"
     min_frequency: float | int | None = None
     scale_numeric: bool = True
+
+    @field_validator("min_frequency")
+    @classmethod
+    def _a_count_or_a_share(cls, value: float | None) -> float | None:
+        """What OneHotEncoder takes, checked before any work (it failed the fit with a traceback)."""
+        if (isinstance(value, int) and value < 1) or (isinstance(value, float) and not 0.0 <= value <= 1.0):
+            raise ValueError(f"{value}: a count of at least 1 or a share between 0.0 and 1.0")
+        return value
 
 
 # --------------------------------------------------------------------- model

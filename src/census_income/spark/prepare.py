@@ -30,8 +30,9 @@ def prepare(parts: Mapping[str, DataFrame], fmt: SourceFormat, schema: Schema) -
     not changed. Raises `PipelineError` as the pandas engine does (missing columns, numbers
     that are not integers or missing)."""
     unsupported = [*schema.decimal, *schema.nullable]
-    if unsupported or schema.label.missing != "refuse":
+    if unsupported or schema.label.missing != "refuse" or fmt.decimal != ".":
         what = f"decimal or nullable column {unsupported[0]}" if unsupported else "schema.label.missing: drop"
+        what = what if unsupported or fmt.decimal == "." else f"format.decimal {fmt.decimal!r}"
         raise PipelineError(f"prepare: engine=spark takes whole, complete numbers and labels only: {what}")
     ordered = sorted(parts.items(), key=lambda item: (item[0] != "train", item[0]))
     offset, typed = 0, []
