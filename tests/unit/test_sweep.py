@@ -316,3 +316,28 @@ def test_a_finished_sweep_prints_failed_logs_then_the_ranked_table_then_the_best
     lines = format_sweep(worse, "validation.error_rate").splitlines()
     assert "no experiment beats main on validation.error_rate (the best: sweep1-lr-1); nothing to promote" in lines
     assert not any(line.startswith("best:") for line in lines)
+
+
+def test_each_row_shows_what_it_changed_from_its_commit() -> None:
+    """A stranger's table: with a KNN experiment beside, every gradient-boosting row listed every
+    family's keys, clipped, so the learning rate that told them apart was cut off; an experiment
+    on another data set showed no parameter at all."""
+    hgb = {"data.name": "adult", "split.method": "official", "model.name": "hgb", "model.early_stopping": False}
+    hgb |= {"model.l2_regularization": 0.0, "model.learning_rate": 0.1, "model.max_iter": 300}
+    knn = {"data.name": "adult", "split.method": "official", "model.name": "knn", "model.n_neighbors": 7}
+    rows = [
+        Experiment("main", "1", "baseline", params=hgb),
+        Experiment("slow", "2", "success", params={**hgb, "model.learning_rate": 0.05}, baseline="main"),
+        Experiment("knn7", "3", "success", params=knn, baseline="main"),
+        Experiment(
+            "other",
+            "4",
+            "success",
+            params={**hgb, "data.name": "diabetes", "split.method": "stratified"},
+            baseline="main",
+        ),
+    ]
+    shown = {line.split()[1]: line.split()[4] for line in format_table(rows).splitlines()[1:]}
+    assert shown["slow"] == "learning_rate=0.05"
+    assert shown["knn7"] == "n_neighbors=7"
+    assert format_table(rows).splitlines()[4].split()[4:6] == ["data=diabetes", "split=stratified"]

@@ -8,7 +8,7 @@ to choose.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from census_income.modeling.metrics import QUALITY_KEY, RANK_METRIC, lower_is_better, noise_band, standard_error
@@ -21,7 +21,7 @@ SHOWN_ROWS = 15
 # characters of the params cell: the table stays within a 200-column screen
 PARAMS_WIDTH = 40
 # parameter groups whose values tell experiments apart in the table
-SHOWN_PARAM_GROUPS = ("model", "features", "evaluate.threshold")
+SHOWN_PARAM_GROUPS = ("data.name", "split.method", "model", "features", "evaluate.threshold")
 HIDDEN_PARAMS = ("model.name", "model.estimator", "model.n_jobs")
 # when `dvc exp show` lists one experiment twice (a task moving between states), keep the later state
 _STATE_ORDER = {"queued": 0, "running": 1, "success": 2, "failed": 2}
@@ -37,6 +37,7 @@ class Experiment:
     params: dict[str, Any] = field(default_factory=dict)  # dotted keys of params.yaml
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # metrics file -> dotted key -> value
     error: str | None = None
+    baseline: str | None = None  # the name of the commit an experiment ran on
 
     def metric(self, key: str) -> float | None:
         """A metric by dotted key (`validation.error_rate`) or `file:key`; None when absent."""
@@ -63,13 +64,14 @@ def parse_experiments(show: Sequence[Mapping[str, Any]], params_file: str = "par
     for baseline in show:
         if baseline.get("rev") == "workspace":
             continue
-        keep(_experiment(baseline, baseline.get("name") or str(baseline["rev"])[:7], "baseline", params_file))
+        base = baseline.get("name") or str(baseline["rev"])[:7]
+        keep(_experiment(baseline, base, "baseline", params_file))
         for exp_range in baseline.get("experiments") or []:
             executor = exp_range.get("executor") or {}
             state = str(executor.get("state") or "success")
             for rev in exp_range.get("revs") or []:
                 name = rev.get("name") or exp_range.get("name") or str(rev["rev"])[:7]
-                keep(_experiment(rev, name, state, params_file))
+                keep(replace(_experiment(rev, name, state, params_file), baseline=base))
     return [found[name] for name in order]
 
 
@@ -102,6 +104,18 @@ def varying_params(experiments: Sequence[Experiment]) -> list[str]:
     """Shown parameter keys whose values differ between the experiments (missing counts as differing)."""
     keys = sorted({key for exp in experiments for key in exp.params if _shown_param(key)})
     return [key for key in keys if len({repr(exp.params.get(key, "<absent>")) for exp in experiments}) > 1]
+
+
+def changed_params(exp: Experiment, baseline: Experiment) -> list[str]:
+    """Shown parameter keys an experiment sets otherwise than the commit it ran on: what it tried.
+    (The keys that vary anywhere in the table would list every family's keys on every row.)"""
+    return [key for key in sorted(exp.params) if _shown_param(key) and exp.params[key] != baseline.params.get(key)]
+
+
+def _short_key(key: str) -> str:
+    """`model.learning_rate` -> `learning_rate`; `data.name` -> `data`."""
+    group, _, last = key.rpartition(".")
+    return group.rsplit(".", 1)[-1] if last in ("name", "method") and group else last
 
 
 def _shown_param(key: str) -> bool:
@@ -145,11 +159,14 @@ def format_table(
     ranked = rank(experiments, key)
     shown = [m for m in metrics if m != key]
     params = varying_params(ranked)
+    baselines = {exp.name: exp for exp in ranked if exp.state == "baseline"}
     best = next((exp for exp in ranked if exp.state in ("success", "baseline") and exp.metric(key) is not None), None)
     header = ["rank", "experiment", "state", "model", "params", f"{key} ± se", "vs best", *shown, "quality bar"]
     rows = []
     for position, exp in enumerate(ranked, start=1):
-        settings = _clip(" ".join(f"{p.rsplit('.', 1)[-1]}={_value(exp.params[p])}" for p in params if p in exp.params))
+        base = baselines.get(exp.baseline or "")
+        changed = [p for p in params if p in exp.params] if base is None else changed_params(exp, base)
+        settings = _clip(" ".join(f"{_short_key(p)}={_value(exp.params[p])}" for p in changed))
         finished = exp.state in ("success", "baseline")  # others show their baseline's files
         scored = finished and exp.metric(key) is not None
         error = standard_error(_flat(exp), key) if finished else None
