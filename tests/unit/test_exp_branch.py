@@ -134,3 +134,15 @@ def test_params_with_overrides_previews_and_leaves_params_yaml_alone(
 
     assert main(["params", "--conf", str(REPO_ROOT / "conf")]) == 0
     assert yaml.safe_load((tmp_path / "params.yaml").read_text())["model"]["learning_rate"] == 0.05
+
+
+def test_an_option_missing_from_conf_is_named_as_the_cause(conf: Path) -> None:
+    """A model family the user added but did not commit: the experiment ran with it, conf/ at the
+    commit lacks it. The error blamed keys of another family (`lacks model.C, ...`)."""
+    (conf / "model" / "knn.yaml").write_text(
+        "name: knn\nestimator: sklearn.neighbors.KNeighborsClassifier\nencoding: onehot\nn_neighbors: 7\n"
+    )
+    target = compose(conf, ["model=knn"])
+    (conf / "model" / "knn.yaml").unlink()
+    with pytest.raises(PipelineError, match=r"^the experiment used model=knn, which is no file of conf/ at its commit"):
+        derive_preset(conf, target)

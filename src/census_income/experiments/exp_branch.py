@@ -159,6 +159,16 @@ def derive_preset(conf_dir: Path, target: Mapping[str, Any]) -> Preset:
             groups[group] = best
     chosen = compose(conf_dir, [*base_overrides, *(f"{g}={o}" for g, o in groups.items())])
     values, missing = leaf_changes(chosen, target)
+    unknown = [
+        f"{group}={target[group]['name']}"
+        for group, options in _options(conf_dir).items()
+        if isinstance(target.get(group), Mapping) and target[group].get("name") not in (None, *options)
+    ]
+    if missing and unknown:  # the usual cause: a new option's file, never committed
+        raise PipelineError(
+            f"the experiment used {', '.join(unknown)}, which is no file of conf/ at its commit: "
+            "commit the file, run the experiment again, then exp-branch"
+        )
     if missing:
         raise PipelineError(
             f"the experiment's params.yaml lacks {', '.join(missing)}: a preset in conf/ cannot remove keys"
