@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -209,6 +210,23 @@ def test_a_server_ends_when_idle_and_a_new_one_serves_after(
     assert not list(ready.parent.iterdir()), "an idle server left files behind"
     assert stage(ENVIRONMENT_STAGE, work, server_env).returncode == 0  # runs itself, starts a server
     wait_for_server(tmp_path / "run")
+
+
+def test_a_queued_experiments_copy_has_a_server_that_ends_soon(
+    server_env: dict[str, str], work: Path, tmp_path: Path
+) -> None:
+    """A queued experiment runs in `.dvc/tmp/exps/...` (removed when it ends) with its own server;
+    those lingered for the whole idle time, one per experiment of a sweep (~300 MB each)."""
+    copy = tmp_path / "outer" / ".dvc" / "tmp" / "exps" / "run" / "abc123"
+    shutil.copytree(work, copy, symlinks=True)
+    server_env["CENSUS_INCOME_STAGE_SERVER_IDLE"] = "300"
+    assert stage(ENVIRONMENT_STAGE, copy, server_env).returncode == 0
+    ready = wait_for_server(tmp_path / "run")
+    started = time.monotonic()
+    while server_pids(tmp_path / "run") and time.monotonic() - started < 60:
+        time.sleep(0.2)
+    assert not server_pids(tmp_path / "run") and not ready.exists()
+    assert time.monotonic() - started < 40  # 15 s idle, not 300
 
 
 def test_switched_off_no_server_starts(server_env: dict[str, str], work: Path, tmp_path: Path) -> None:

@@ -23,6 +23,10 @@ from pathlib import Path
 SWITCH = "CENSUS_INCOME_STAGE_SERVER"
 IDLE_SECONDS = "CENSUS_INCOME_STAGE_SERVER_IDLE"
 DEFAULT_IDLE_SECONDS = 300.0
+# a queued experiment runs in a copy of the project (`.dvc/tmp/exps/...`, removed when it ends) with
+# a server of its own (its own code): that server ends soon after, or a sweep kept one per experiment
+EXPERIMENT_COPY = (".dvc", "tmp", "exps")
+EXPERIMENT_IDLE_SECONDS = 15.0
 # variables that differ from run to run, or between `make` and an activated shell, and that
 # nothing reads while importing (a child gets the caller's whole environment all the same)
 PER_RUN_PREFIXES = ("DVC_", "DVCLIVE_", "CENSUS_INCOME_", "MAKE")
@@ -186,10 +190,15 @@ def _start_server(stem: Path) -> None:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return
+    env = dict(os.environ)
+    parts = Path.cwd().parts
+    if any(parts[i : i + len(EXPERIMENT_COPY)] == EXPERIMENT_COPY for i in range(len(parts))):
+        env[IDLE_SECONDS] = str(min(idle_seconds() or DEFAULT_IDLE_SECONDS, EXPERIMENT_IDLE_SECONDS))
     with stem.with_suffix(".log").open("w") as log:  # what the server says, for whoever wonders why
         subprocess.Popen(
             [sys.executable, "-m", "census_income.stages.forkserver", str(stem)],
             cwd="/",
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
